@@ -1,0 +1,218 @@
+"""The `mi-harness` command line: train, attack, evaluate, convert bundles, fetch the faces."""
+from __future__ import annotations
+
+import csv
+import functools
+import json
+from pathlib import Path
+
+import click
+import torch
+
+from .bundle import BundleError, read_bundle
+from .checkpoints import CheckpointError, save_checkpoint
+from .evaluate import DEFAULT_GROUPING, Recogniser, evaluate_bundle, format_table, groups_as_rows
+from .faces import FacesError, Split, load_faces
+from .fetch import DEFAULT_URL, FetchError, fetch_faces
+from .mi_face import STOP_RULES, MIFaceConfig
+from .models import ARCHITECTURES
+from .reconstruct import AttackRequest, run_attack, save_to_bundle
+from .training import TrainConfig, checkpoint_metadata, train_model
+
+DEFAULT_MODELS_DIR = Path("runs/models")
+DEFAULT_BUNDLE = Path("runs/bundle")
+faces_option = click.option("--faces", "faces_dir", type=click.Path(file_okay=False),
+                            help="AT&T faces folder (default: $MI_FACES_DIR, then ../shared/data/att_faces).")
+
+
+def user_errors(fn):
+    """Turn the project's input errors into a clean message and exit status 1, not a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (FacesError, BundleError, CheckpointError, FetchError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    return wrapper
+
+
+def check_device(device: str) -> str:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise click.BadParameter("CUDA is not available on this machine; use --device cpu", param_hint="--device")
+    return device
+
+
+def parse_labels(text: str) -> list[int]:
+    """'1-40' or '1,3,5-7' (subjects are 1-based, as in s1..s40) -> 0-based labels."""
+    labels: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            labels += range(int(lo), int(hi or lo) + 1)
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: use subject numbers like 1-40 or 1,3,5-7", param_hint="--labels")
+    if not labels or min(labels) < 1 or max(labels) > 40:
+        raise click.BadParameter(f"{text!r}: subjects are numbered 1 to 40", param_hint="--labels")
+    return sorted({label - 1 for label in labels})
+
+
+@click.group()
+def main() -> None:
+    """Model inversion against face recognition, after Fredrikson, Jha and Ristenpart (CCS 2015)."""
+
+
+@main.command()
+@click.option("--model", "models", type=click.Choice([*ARCHITECTURES, "all"]), multiple=True, default=["all"],
+              show_default=True)
+@faces_option
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=str(DEFAULT_MODELS_DIR), show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights and SGD order.")
+@click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the 7/3 train/validation split.")
+@click.option("--lr", type=float, help="SGD learning rate (default per model).")
+@click.option("--patience", type=int, help="Stop after this many epochs without a better training loss [100].")
+@click.option("--max-epochs", type=int, help="Cap on epochs (default per model).")
+@click.option("--force", is_flag=True, help="Retrain even where a checkpoint exists.")
+@click.option("--device", default="cpu", show_default=True)
+@user_errors
+def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs, force, device) -> None:
+    """Train the paper's face models and save checkpoints (reused unless --force)."""
+    device = check_device(device)
+    faces = load_faces(faces_dir)
+    split = Split.make(split_seed)
+    for arch in (ARCHITECTURES if "all" in models else models):
+        path = Path(out_dir) / f"{arch}.pt"
+        if path.exists() and not force:
+            click.echo(f"{arch}: reusing {path} (pass --force to retrain)")
+            continue
+        cfg = TrainConfig.for_architecture(arch, seed=seed, lr=lr, patience=patience, max_epochs=max_epochs)
+        model, result = train_model(arch, faces, split, cfg, device)
+        save_checkpoint(path, model, checkpoint_metadata(model, split, cfg, result, faces))
+        click.echo(f"{arch}: train accuracy {result.train_accuracy:.3f}, validation accuracy "
+                   f"{result.validation_accuracy:.3f}, {result.epochs} epochs ({result.stopped_by}), "
+                   f"{result.seconds:.0f}s -> {path}")
+
+
+@main.command()
+@click.option("--model", type=click.Choice(ARCHITECTURES), help="Use MODELS_DIR/MODEL.pt.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), help="A checkpoint file (instead of --model).")
+@click.option("--models-dir", type=click.Path(file_okay=False), default=str(DEFAULT_MODELS_DIR), show_default=True)
+@click.option("--labels", default="1-40", show_default=True, help="Subjects to invert: 1-40, or 1,3,5-7.")
+@click.option("--access", type=click.Choice(["whitebox", "blackbox"]), default="whitebox", show_default=True)
+@click.option("--countermeasure", default="none", show_default=True,
+              help="none, round:R (e.g. round:0.01), label-only, noise:SIGMA.")
+@click.option("--blur", help="Deblurring attack from a blurred photo: gaussian:SIGMA or pixelate:BLOCK.")
+@click.option("--deblur-mu", type=float, default=1.0, show_default=True, help="Weight of the blur-consistency term.")
+@click.option("--alpha", type=int, help="Maximum iterations [5000; 300 when deblurring].")
+@click.option("--beta", type=int, default=100, show_default=True, help="Plateau window.")
+@click.option("--gamma", type=float, default=0.99, show_default=True, help="Target confidence (or cost).")
+@click.option("--lam", type=float, default=0.1, show_default=True, help="Gradient step size lambda.")
+@click.option("--stop-rule", type=click.Choice(STOP_RULES),
+              help="confidence: f >= gamma (released code, default); cost: c <= gamma (paper text); "
+                   "none: only alpha and beta [default for deblurring].")
+@click.option("--process-every", type=int, default=1, show_default=True, help="Run Process-DAE every N steps.")
+@click.option("--estimator", type=click.Choice(["fd", "nes"]), default="nes", show_default=True,
+              help="Black-box gradient estimator.")
+@click.option("--fd-step", type=float, default=0.01, show_default=True, help="Finite-difference step h.")
+@click.option("--nes-sigma", type=float, default=0.01, show_default=True)
+@click.option("--nes-samples", type=int, default=50, show_default=True)
+@click.option("--query-budget", type=int, help="Black-box: most queries per label.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=str(DEFAULT_BUNDLE), show_default=True)
+@click.option("--replace", is_flag=True, help="Start a new bundle instead of adding to an existing one.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@faces_option
+@user_errors
+def attack(model, checkpoint, models_dir, labels, access, countermeasure, blur, deblur_mu, alpha, beta, gamma,
+           lam, stop_rule, process_every, estimator, fd_step, nes_sigma, nes_samples, query_budget, out_dir,
+           replace, seed, device, faces_dir) -> None:
+    """Invert a model with MI-Face and add the reconstructions to a bundle."""
+    if bool(model) == bool(checkpoint):
+        raise click.UsageError("give exactly one of --model or --checkpoint")
+    if access == "whitebox" and query_budget is not None:
+        raise click.UsageError("--query-budget applies to --access blackbox")
+    config = MIFaceConfig(alpha=alpha or (300 if blur else 5000), beta=beta, gamma=gamma, lam=lam,
+                          stop_rule=stop_rule or ("none" if blur else "confidence"),
+                          process_every=process_every, query_budget=query_budget)
+    est_params = {"h": fd_step} if estimator == "fd" else {"sigma": nes_sigma, "samples": nes_samples}
+    request = AttackRequest(Path(checkpoint) if checkpoint else Path(models_dir) / f"{model}.pt",
+                            parse_labels(labels), access, countermeasure, blur, config, estimator, est_params,
+                            deblur_mu, check_device(device), seed)
+    faces = load_faces(faces_dir)
+    output = run_attack(request, faces)
+    save_to_bundle(output, out_dir, faces, append=not replace)
+    reached = sum(i.confidence >= gamma for i in output.items)
+    mean = lambda key: sum(getattr(i, key) for i in output.items) / len(output.items)  # noqa: E731
+    click.echo(f"{len(output.items)} reconstructions -> {out_dir}: {reached} reach confidence {gamma}, "
+               f"mean {mean('iterations'):.0f} iterations, {mean('queries'):.0f} queries, "
+               f"{max(i.seconds for i in output.items):.1f}s")
+
+
+@main.command()
+@click.argument("bundle_dir", type=click.Path(file_okay=False))
+@click.option("--by", default=",".join(DEFAULT_GROUPING), show_default=True,
+              help="Item fields (or params keys) to group on.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the table as JSON.")
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Also write the table as CSV.")
+@faces_option
+@user_errors
+def evaluate(bundle_dir, by, json_out, csv_out, faces_dir) -> None:
+    """Identification accuracy of each group by an independent nearest-neighbour recogniser, and SSIM."""
+    bundle = read_bundle(bundle_dir)
+    groups = evaluate_bundle(bundle, Recogniser(load_faces(faces_dir)), tuple(k.strip() for k in by.split(",")))
+    click.echo(format_table(groups))
+    rows = groups_as_rows(groups)
+    if json_out:
+        Path(json_out).write_text(json.dumps(rows, indent=1))
+    if csv_out:
+        with open(csv_out, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+@main.group()
+def bundle() -> None:
+    """Check bundles, and make one from reconstructions produced elsewhere."""
+
+
+@bundle.command("check")
+@click.argument("bundle_dir", type=click.Path(file_okay=False))
+@user_errors
+def bundle_check(bundle_dir) -> None:
+    """Validate a bundle and summarise it."""
+    b = read_bundle(bundle_dir)
+    click.echo(f"{bundle_dir}: valid, {len(b.items)} items, {len(b.gallery)} gallery photos")
+
+
+@bundle.command("convert")
+@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, exists=True), required=True,
+              help="Columns file, subject[, model, attack, countermeasure, ...].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True)
+@click.option("--where", multiple=True, help="Keep rows with COLUMN=VALUE (repeatable).")
+@click.option("--split-seed", type=int, default=0, show_default=True, help="Roles of the gallery photos.")
+@faces_option
+@user_errors
+def bundle_convert(folder, csv_path, out_dir, where, split_seed, faces_dir) -> None:
+    """Convert a folder of images plus a CSV into a bundle, e.g. the paper authors' reconstructions."""
+    from .external import convert_folder
+
+    filters = {}
+    for clause in where:
+        column, sep, value = clause.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{clause!r}: use COLUMN=VALUE", param_hint="--where")
+        filters[column] = value
+    b = convert_folder(folder, csv_path, out_dir, load_faces(faces_dir), split_seed, filters)
+    click.echo(f"{len(b.items)} reconstructions -> {out_dir}")
+
+
+@main.command("fetch-faces")
+@click.option("--url", default=DEFAULT_URL, show_default=True)
+@click.option("--dest", type=click.Path(file_okay=False), default="~/.local/share/mi-harness/att_faces",
+              show_default=True)
+@user_errors
+def fetch_faces_command(url, dest) -> None:
+    """Download the AT&T faces archive, verify every image, and unpack it."""
+    path = fetch_faces(url, Path(dest).expanduser())
+    click.echo(f"AT&T faces verified and installed in {path}; use --faces {path} or set MI_FACES_DIR")

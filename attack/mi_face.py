@@ -1,0 +1,232 @@
+"""MI-Face, the paper's Algorithm 1, batched over labels.
+
+    c(x) = 1 - f~_label(x) + AUXTERM(x);  x_0 = start;  x_i = PROCESS(x_{i-1} - lambda * grad c(x_{i-1}))
+
+Each row of the batch is one label with its own stopping state; rows that have stopped leave the batch, so
+the remaining ones run at the cost of a smaller tensor. The best x seen (lowest cost) is returned.
+
+Stopping, checked after every step:
+- ``alpha`` steps at most;
+- the paper's plateau test: c(x_i) >= max(c(x_{i-1}), ..., c(x_{i-beta})), once beta steps have been taken;
+- the target test, in one of two readings. ``stop_rule="confidence"`` stops when f~_label(x_i) >= gamma, as
+  the authors' released code does; ``stop_rule="cost"`` stops when c(x_i) <= gamma, as the paper's text
+  writes it (with gamma = 0.99 that fires as soon as the confidence passes 0.01). ``stop_rule="none"`` keeps
+  only the first two, which deblurring uses since its start is already confidently classified.
+- in black-box mode, a per-label query budget.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Protocol
+
+import torch
+from tqdm import tqdm
+
+from .gradient_estimators import FiniteDifferences, NESEstimator
+from .prediction_api import PredictionAPI
+
+STOP_RULES = ("confidence", "cost", "none")
+
+
+class AuxTerm(Protocol):
+    """Side information: a differentiable cost per row, added to 1 - f~_label."""
+
+    def __call__(self, code: torch.Tensor, rows: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass
+class MIFaceConfig:
+    alpha: int = 5000
+    beta: int = 100
+    gamma: float = 0.99
+    lam: float = 0.1
+    stop_rule: str = "confidence"
+    process_every: int = 1
+    query_budget: int | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.alpha < 1:
+            problems.append(f"alpha must be at least 1, got {self.alpha}")
+        if self.beta < 1:
+            problems.append(f"beta must be at least 1, got {self.beta}")
+        if not 0 < self.gamma < 1:
+            problems.append(f"gamma must be in (0, 1), got {self.gamma}")
+        if self.lam <= 0:
+            problems.append(f"lambda must be positive, got {self.lam}")
+        if self.stop_rule not in STOP_RULES:
+            problems.append(f"stop_rule must be one of {', '.join(STOP_RULES)}, got {self.stop_rule!r}")
+        if self.process_every < 1:
+            problems.append(f"process_every must be at least 1, got {self.process_every}")
+        if self.query_budget is not None and self.query_budget < 1:
+            problems.append(f"query_budget must be positive, got {self.query_budget}")
+        if problems:
+            raise ValueError("invalid MI-Face settings: " + "; ".join(problems))
+
+
+@dataclass
+class Inversion:
+    """One label's result; ``image`` is in pixel space, flattened."""
+
+    label: int
+    image: torch.Tensor
+    cost: float
+    reported_confidence: float
+    true_confidence: float
+    iterations: int
+    queries: int
+    seconds: float
+    stopped_by: str
+    history: list[float] = field(default_factory=list, repr=False)
+
+
+class MIFace:
+    def __init__(self, api: PredictionAPI, config: MIFaceConfig | None = None,
+                 process: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 estimator: FiniteDifferences | NESEstimator | None = None, show_progress: bool = True) -> None:
+        self.api = api
+        self.config = config or MIFaceConfig()
+        self.process = process
+        self.estimator = estimator
+        if estimator is None and self.config.query_budget is not None:
+            raise ValueError("a query budget applies to black-box MI-Face only: give a gradient estimator")
+        self.show_progress = show_progress
+
+    @property
+    def access(self) -> str:
+        return "whitebox" if self.estimator is None else "blackbox"
+
+    def invert(self, labels: list[int] | torch.Tensor, start: torch.Tensor | None = None,
+               aux: AuxTerm | None = None, keep_history: bool = False) -> list[Inversion]:
+        """Invert every label at once; ``start`` (pixels, one row per label) defaults to the paper's x_0 = 0."""
+        cfg, api = self.config, self.api
+        labels = torch.as_tensor(labels, dtype=torch.long, device=api.device)
+        n = len(labels)
+        if start is None:
+            x = torch.zeros(n, api.attack_dim, device=api.device)
+        else:
+            x = api.encode(start.to(api.device).float()).detach()
+        all_rows = torch.arange(n, device=api.device)
+
+        queries = torch.zeros(n, dtype=torch.long)
+        iterations = torch.zeros(n, dtype=torch.long)
+        seconds = torch.zeros(n, dtype=torch.float64)
+        stopped_by = ["alpha"] * n
+        histories: list[list[float]] = [[] for _ in range(n)]
+        window = torch.full((n, cfg.beta), float("nan"), device=api.device)  # last beta costs, ring buffer
+
+        started = time.perf_counter()
+        reported, cost, grad = self._measure(x, labels, all_rows, aux, queries)
+        grad = self._complete_gradient(x, labels, all_rows, reported, grad, queries)
+        best_x, best_cost, best_conf = x.clone(), cost.clone(), reported.clone()
+        active = all_rows.clone()
+        bar = tqdm(total=cfg.alpha, desc=f"MI-Face {self.access}", unit="it", leave=False,
+                   disable=not self.show_progress)
+        for i in range(1, cfg.alpha + 1):
+            xa = x[active] - cfg.lam * grad
+            if self.process is not None and i % cfg.process_every == 0:
+                xa = self.process(xa)
+            x[active] = xa
+            reported, cost, grad = self._measure(xa, labels[active], active, aux, queries)
+            iterations[active.cpu()] = i
+            if keep_history:
+                for row, c in zip(active.tolist(), cost.tolist()):
+                    histories[row].append(c)
+
+            improved = cost < best_cost[active]
+            if improved.any():
+                rows = active[improved]
+                best_x[rows], best_cost[rows], best_conf[rows] = xa[improved], cost[improved], reported[improved]
+
+            never = torch.zeros(len(active), dtype=torch.bool, device=api.device)
+            plateau = (cost >= window[active].max(dim=1).values) if i > cfg.beta else never
+            if cfg.stop_rule == "confidence":
+                target = reported >= cfg.gamma
+            elif cfg.stop_rule == "cost":
+                target = cost <= cfg.gamma
+            else:
+                target = never
+            over_budget = never
+            if cfg.query_budget is not None:
+                per_step = self.estimator.queries_per_step(api.attack_dim) + 1
+                over_budget = (queries[active.cpu()] + per_step > cfg.query_budget).to(api.device)
+            done = over_budget | plateau | target
+            reasons = [""] * len(active)
+            for flag, reason in ((over_budget, "budget"), (plateau, "plateau"), (target, "target")):
+                for j in torch.nonzero(flag).flatten().tolist():
+                    reasons[j] = reason  # the later, more telling reason wins
+            window[active, (i - 1) % cfg.beta] = cost
+
+            if done.any():
+                now = time.perf_counter() - started
+                for j in torch.nonzero(done).flatten().tolist():
+                    row = int(active[j])
+                    stopped_by[row], seconds[row] = reasons[j], now
+                keep = ~done
+                active, xa, reported = active[keep], xa[keep], reported[keep]
+                grad = grad[keep] if grad is not None else None
+            if len(active):  # a black-box attacker pays for a gradient only where the search goes on
+                grad = self._complete_gradient(xa, labels[active], active, reported, grad, queries)
+            bar.update(1)
+            bar.set_postfix(active=len(active))
+            if len(active) == 0:
+                break
+        bar.close()
+        now = time.perf_counter() - started
+        for row in active.tolist():
+            seconds[row] = now
+
+        with torch.no_grad():
+            images = api.decode(best_x)
+        true_conf = api.true_confidence(images, labels)
+        return [Inversion(int(labels[r]), images[r].cpu(), float(best_cost[r]), float(best_conf[r]),
+                          float(true_conf[r]), int(iterations[r]), int(queries[r]), float(seconds[r]),
+                          stopped_by[r], histories[r]) for r in range(n)]
+
+    def _measure(self, x: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor, aux: AuxTerm | None,
+                 queries: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """One query per row: reported confidence, cost c, and the part of grad c known without probing
+        (all of it for a white-box attacker, only the AUXTERM's for a black-box one)."""
+        api = self.api
+        grad = None
+        if self.estimator is None:
+            probs, grad_f = api.confidences_and_gradient(x, labels)
+            grad = -grad_f
+        else:
+            probs = api.confidences(x)
+        queries[rows.cpu()] += 1
+        reported = probs.gather(1, labels[:, None])[:, 0]
+        cost = 1.0 - reported
+        if aux is not None:
+            code = x.detach().requires_grad_(True)
+            with torch.enable_grad():
+                aux_cost = aux(code, rows)
+                (aux_grad,) = torch.autograd.grad(aux_cost.sum(), code)
+            cost = cost + aux_cost.detach()
+            grad = aux_grad if grad is None else grad + aux_grad
+        return reported, cost, grad
+
+    def _complete_gradient(self, x: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor, reported: torch.Tensor,
+                           grad: torch.Tensor | None, queries: torch.Tensor) -> torch.Tensor:
+        if self.estimator is None:
+            return grad
+        api = self.api
+
+        def query_cost(points: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
+            queries.index_add_(0, rows[owner].cpu(), torch.ones(len(owner), dtype=torch.long))
+            return 1.0 - api.confidences(points).gather(1, labels[owner][:, None])[:, 0]
+
+        estimate = self.estimator.estimate(query_cost, x, 1.0 - reported)
+        return estimate if grad is None else grad + estimate
+
+    def settings(self) -> dict:
+        params = asdict(self.config)
+        params["access"] = self.access
+        if self.estimator is not None:
+            params["estimator"] = self.estimator.name
+            params.update({f"estimator_{k}": v for k, v in vars(self.estimator).items()
+                           if isinstance(v, (int, float)) and k != "chunk"})
+        if self.process is not None and hasattr(self.process, "params"):
+            params["process"] = {"name": "process-dae", **self.process.params()}
+        return params

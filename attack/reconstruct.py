@@ -1,0 +1,142 @@
+"""One attack run, from a checkpoint to bundle items: what `mi-harness attack` and the demo call.
+
+It wires the pieces the paper describes: the model behind a prediction API with a countermeasure,
+MI-Face white-box or black-box, Process-DAE for the autoencoder, and the blurred-photo side information
+for deblurring. Re-running the same configuration replaces its items instead of adding copies.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .bundle import Bundle, BundleError, Item, read_bundle, to_png_pixels, write_bundle
+from .checkpoints import load_checkpoint
+from .countermeasures import parse_countermeasure
+from .deblur import BlurConsistency, parse_blur
+from .faces import HEIGHT, WIDTH, Faces, Split, subject_name
+from .gallery import dataset_section, gallery_images
+from .gradient_estimators import build_estimator
+from .mi_face import Inversion, MIFace, MIFaceConfig
+from .prediction_api import PredictionAPI
+from .process_dae import ProcessDAE
+
+ACCESS = ("whitebox", "blackbox")
+
+
+@dataclass
+class AttackRequest:
+    checkpoint: Path
+    labels: list[int]
+    access: str = "whitebox"
+    countermeasure: str = "none"
+    blur: str | None = None
+    mi_face: MIFaceConfig = field(default_factory=MIFaceConfig)
+    estimator: str = "nes"
+    estimator_params: dict = field(default_factory=dict)
+    deblur_mu: float = 1.0
+    device: str = "cpu"
+    seed: int = 0
+    show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.access not in ACCESS:
+            raise ValueError(f"access must be whitebox or blackbox, got {self.access!r}")
+        bad = [label for label in self.labels if not 0 <= label < 40]
+        if bad or not self.labels:
+            raise ValueError(f"labels must be subjects 1..40, got {[b + 1 for b in bad] or 'none'}")
+
+
+@dataclass
+class AttackOutput:
+    items: list[Item]
+    images: dict[str, np.ndarray]
+    split: Split
+    inversions: list[Inversion]
+
+
+def attack_name(request: AttackRequest) -> str:
+    if request.blur:
+        return "deblur"
+    return "mi-face" if request.access == "whitebox" else "mi-face-blackbox"
+
+
+def blurred_inputs(faces: Faces, split: Split, labels: list[int], blur) -> tuple[torch.Tensor, list[int]]:
+    """Blur one validation photo of each subject: a picture of the person the model never saw."""
+    numbers = [split.validation[label][0] for label in labels]
+    clean = torch.from_numpy(np.stack([faces.images[faces.index_of(lab, n)].reshape(-1)
+                                       for lab, n in zip(labels, numbers)]))
+    return blur(clean), numbers
+
+
+def run_attack(request: AttackRequest, faces: Faces | None = None) -> AttackOutput:
+    model, meta = load_checkpoint(request.checkpoint, request.device)
+    split = Split.from_json(meta["split"])
+    countermeasure = parse_countermeasure(request.countermeasure, seed=request.seed)
+    api = PredictionAPI(model, countermeasure, request.device)
+    estimator = None
+    if request.access == "blackbox":
+        estimator = build_estimator(request.estimator, **request.estimator_params,
+                                    **({"seed": request.seed} if request.estimator == "nes" else {}))
+    process = ProcessDAE(api.encode, api.decode) if model.name == "dae" else None
+    attack = MIFace(api, request.mi_face, process=process, estimator=estimator, show_progress=request.show_progress)
+
+    start = aux = blur = None
+    blur_numbers: list[int] = []
+    if request.blur:
+        if faces is None:
+            raise ValueError("deblurring needs the faces, to blur a photo of each subject")
+        blur = parse_blur(request.blur)
+        start, blur_numbers = blurred_inputs(faces, split, request.labels, blur)
+        aux = BlurConsistency(blur, start.to(request.device), api.decode, request.deblur_mu)
+    inversions = attack.invert(request.labels, start=start, aux=aux)
+
+    name = attack_name(request)
+    settings = attack.settings()
+    items, images = [], {}
+    for k, inv in enumerate(inversions):
+        subject = subject_name(inv.label)
+        parts = [model.name, name, request.countermeasure] + ([request.blur] if request.blur else []) + [subject]
+        item_id = re.sub(r"[^A-Za-z0-9_.-]", "_", "-".join(parts))
+        image_name = f"items/{item_id}.png"
+        stretch = not request.blur  # deblurred faces keep the blurred photo's scale, for a fair comparison
+        images[image_name] = to_png_pixels(inv.image.reshape(HEIGHT, WIDTH).numpy(), stretch=stretch)
+        aux_name = None
+        params = {**settings, "stopped_by": inv.stopped_by, "cost": inv.cost,
+                  "reported_confidence": inv.reported_confidence, "png": "minmax" if stretch else "clip",
+                  "checkpoint": {"architecture": meta["model"], "seed": meta["train_config"]["seed"],
+                                 "split_seed": split.seed}, "device": request.device, "batch": len(inversions)}
+        if request.blur:
+            aux_name = f"items/{item_id}.blurred.png"
+            images[aux_name] = to_png_pixels(start[k].reshape(HEIGHT, WIDTH).numpy(), stretch=False)
+            params.update({"blur": request.blur, "blurred_photo": f"{subject}/{blur_numbers[k]}.pgm",
+                           "deblur_mu": request.deblur_mu})
+        items.append(Item(id=item_id, subject=subject, model=model.name, attack=name,
+                          countermeasure=request.countermeasure, image=image_name, aux_image=aux_name,
+                          confidence=inv.true_confidence, iterations=inv.iterations, queries=inv.queries,
+                          seconds=inv.seconds, params=params))
+    return AttackOutput(items, images, split, inversions)
+
+
+def save_to_bundle(output: AttackOutput, destination: str | Path, faces: Faces, append: bool = True) -> Bundle:
+    """Write the items into a bundle, adding to (or replacing same-id items of) an existing one."""
+    destination = Path(destination)
+    existing = read_bundle(destination) if append and (destination / "manifest.json").is_file() else None
+    images = dict(output.images)
+    if existing is not None:
+        if existing.dataset.get("split_seed") != output.split.seed:
+            raise BundleError(destination, [
+                f"the bundle's split seed is {existing.dataset.get('split_seed')}, the model's is "
+                f"{output.split.seed}: lineups would use photos the model trained on as validation photos"])
+        new_ids = {i.id for i in output.items}
+        items = [i for i in existing.items if i.id not in new_ids] + output.items
+        bundle = Bundle(dataset=existing.dataset, gallery=existing.gallery, items=items)
+    else:
+        gallery, gallery_pixels = gallery_images(faces, output.split)
+        images.update(gallery_pixels)
+        bundle = Bundle(dataset=dataset_section(output.split), gallery=gallery, items=output.items)
+    write_bundle(bundle, destination, images, copy_from=existing.root if existing else None)
+    return bundle
