@@ -14,7 +14,7 @@ from .checkpoints import CheckpointError, save_checkpoint
 from .evaluate import DEFAULT_GROUPING, Recogniser, evaluate_bundle, format_table, groups_as_rows
 from .faces import FacesError, Split, load_faces
 from .fetch import DEFAULT_URL, FetchError, fetch_faces
-from .mi_face import STOP_RULES, MIFaceConfig
+from .mi_face import STEPS, STOP_RULES
 from .models import ARCHITECTURES
 from .reconstruct import AttackRequest, run_attack, save_to_bundle
 from .training import TrainConfig, checkpoint_metadata, train_model
@@ -103,13 +103,16 @@ def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs
 @click.option("--blur", help="Deblurring attack from a blurred photo: gaussian:SIGMA or pixelate:BLOCK.")
 @click.option("--deblur-mu", type=float, default=1.0, show_default=True, help="Weight of the blur-consistency term.")
 @click.option("--alpha", type=int, help="Maximum iterations [5000; 300 when deblurring].")
-@click.option("--beta", type=int, default=100, show_default=True, help="Plateau window.")
-@click.option("--gamma", type=float, default=0.99, show_default=True, help="Target confidence (or cost).")
-@click.option("--lam", type=float, default=0.1, show_default=True, help="Gradient step size lambda.")
+@click.option("--beta", type=int, help="Plateau window [100].")
+@click.option("--gamma", type=float, help="Target confidence (or cost) [0.99].")
+@click.option("--lam", type=float, help="Gradient step size lambda [0.1; 10 for dae].")
+@click.option("--step", type=click.Choice(STEPS), help="plain: x - lambda grad (paper, default); normalized: "
+              "the gradient divided by its root mean square.")
+@click.option("--start-value", type=float, help="x_0 is the (encoded) image of this constant [0; 0.5 for dae].")
 @click.option("--stop-rule", type=click.Choice(STOP_RULES),
               help="confidence: f >= gamma (released code, default); cost: c <= gamma (paper text); "
                    "none: only alpha and beta [default for deblurring].")
-@click.option("--process-every", type=int, default=1, show_default=True, help="Run Process-DAE every N steps.")
+@click.option("--process-every", type=int, help="Run Process-DAE every N steps, 0 = never [0].")
 @click.option("--estimator", type=click.Choice(["fd", "nes"]), default="nes", show_default=True,
               help="Black-box gradient estimator.")
 @click.option("--fd-step", type=float, default=0.01, show_default=True, help="Finite-difference step h.")
@@ -123,16 +126,15 @@ def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs
 @faces_option
 @user_errors
 def attack(model, checkpoint, models_dir, labels, access, countermeasure, blur, deblur_mu, alpha, beta, gamma,
-           lam, stop_rule, process_every, estimator, fd_step, nes_sigma, nes_samples, query_budget, out_dir,
+           lam, step, start_value, stop_rule, process_every, estimator, fd_step, nes_sigma, nes_samples, query_budget, out_dir,
            replace, seed, device, faces_dir) -> None:
     """Invert a model with MI-Face and add the reconstructions to a bundle."""
     if bool(model) == bool(checkpoint):
         raise click.UsageError("give exactly one of --model or --checkpoint")
     if access == "whitebox" and query_budget is not None:
         raise click.UsageError("--query-budget applies to --access blackbox")
-    config = MIFaceConfig(alpha=alpha or (300 if blur else 5000), beta=beta, gamma=gamma, lam=lam,
-                          stop_rule=stop_rule or ("none" if blur else "confidence"),
-                          process_every=process_every, query_budget=query_budget)
+    config = {"alpha": alpha, "beta": beta, "gamma": gamma, "lam": lam, "stop_rule": stop_rule,
+              "process_every": process_every, "query_budget": query_budget, "step": step, "start_value": start_value}
     est_params = {"h": fd_step} if estimator == "fd" else {"sigma": nes_sigma, "samples": nes_samples}
     request = AttackRequest(Path(checkpoint) if checkpoint else Path(models_dir) / f"{model}.pt",
                             parse_labels(labels), access, countermeasure, blur, config, estimator, est_params,
@@ -140,9 +142,10 @@ def attack(model, checkpoint, models_dir, labels, access, countermeasure, blur, 
     faces = load_faces(faces_dir)
     output = run_attack(request, faces)
     save_to_bundle(output, out_dir, faces, append=not replace)
-    reached = sum(i.confidence >= gamma for i in output.items)
+    target = output.config.gamma
+    reached = sum(i.confidence >= target for i in output.items)
     mean = lambda key: sum(getattr(i, key) for i in output.items) / len(output.items)  # noqa: E731
-    click.echo(f"{len(output.items)} reconstructions -> {out_dir}: {reached} reach confidence {gamma}, "
+    click.echo(f"{len(output.items)} reconstructions -> {out_dir}: {reached} reach confidence {target}, "
                f"mean {mean('iterations'):.0f} iterations, {mean('queries'):.0f} queries, "
                f"{max(i.seconds for i in output.items):.1f}s")
 

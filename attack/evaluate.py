@@ -34,8 +34,13 @@ class Recogniser:
         self.pca = PCA(n_components=eigen_components, random_state=0).fit(self.reference)
         self.reference_eigen = self.pca.transform(self.reference)
 
-    def subject_ranks(self, images: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
-        """For each space, the rank (0 = best) of the true subject among the 40."""
+    def subject_ranks(self, images: np.ndarray, labels: np.ndarray,
+                      exclude: list[int | None] | None = None) -> dict[str, np.ndarray]:
+        """For each space, the rank (0 = best) of the true subject among the 40.
+
+        ``exclude`` names, per image, a reference photo to leave out: the photo a deblurring attacker held,
+        which its own blurred copy would otherwise match trivially.
+        """
         query = standardise(images)
         scores = {
             "pixel": query @ self.reference.T / query.shape[1],
@@ -43,10 +48,14 @@ class Recogniser:
         }
         ranks = {}
         for space, score in scores.items():
+            for row, index in enumerate(exclude or []):
+                if index is not None:
+                    score[row, index] = -np.inf
             per_subject = np.full((len(query), N_SUBJECTS), -np.inf)
             np.maximum.at(per_subject.T, self.faces.labels, score.T)
             true = per_subject[np.arange(len(query)), labels]
-            ranks[space] = (per_subject > true[:, None]).sum(1)
+            # ties count against the true subject: a blank image matching everyone equally names no one
+            ranks[space] = (per_subject > true[:, None]).sum(1) + (per_subject == true[:, None]).sum(1) - 1
         return ranks
 
     def ssim_to_subject(self, image: np.ndarray, label: int, numbers: list[int]) -> float:
@@ -73,9 +82,9 @@ class GroupScore:
     aux_ssim: float | None = None
 
 
-def score_images(recogniser: Recogniser, images: np.ndarray, labels: np.ndarray,
-                 train_numbers: list[list[int]]) -> dict[str, np.ndarray]:
-    ranks = recogniser.subject_ranks(images, labels)
+def score_images(recogniser: Recogniser, images: np.ndarray, labels: np.ndarray, train_numbers: list[list[int]],
+                 exclude: list[int | None]) -> dict[str, np.ndarray]:
+    ranks = recogniser.subject_ranks(images, labels, exclude)
     ssim = np.array([recogniser.ssim_to_subject(img, lab, nums) for img, lab, nums in zip(images, labels, train_numbers)])
     return {"top1_pixel": ranks["pixel"] < 1, "top5_pixel": ranks["pixel"] < 5,
             "top1_eigen": ranks["eigen"] < 1, "top5_eigen": ranks["eigen"] < 5, "ssim": ssim}
@@ -88,18 +97,29 @@ def group_value(item: Item, key: str) -> str:
     return str(item.params.get(key, "-"))
 
 
+def source_photo_index(faces: Faces, item: Item) -> int | None:
+    """The gallery index of the photo a deblurring item started from ("s3/7.pgm"), if it names one."""
+    source = item.params.get("blurred_photo")
+    if not source:
+        return None
+    subject, number = source.removesuffix(".pgm").split("/")
+    return faces.index_of(subject_label(subject), int(number))
+
+
 def evaluate_bundle(bundle: Bundle, recogniser: Recogniser,
                     grouping: tuple[str, ...] = DEFAULT_GROUPING) -> list[GroupScore]:
     split = bundle.dataset.get("split") or {}
     labels = np.array([subject_label(i.subject) for i in bundle.items])
     numbers = [split.get(i.subject, {}).get("train") or list(range(1, 11)) for i in bundle.items]
     images = np.stack([bundle.load_image(i.image) for i in bundle.items])
-    scores = score_images(recogniser, images, labels, numbers)
+    exclude = [source_photo_index(recogniser.faces, i) for i in bundle.items]
+    scores = score_images(recogniser, images, labels, numbers, exclude)
     with_aux = [k for k, i in enumerate(bundle.items) if i.aux_image]
     aux_scores = {}
     if with_aux:
         aux_images = np.stack([bundle.load_image(bundle.items[k].aux_image) for k in with_aux])
-        aux = score_images(recogniser, aux_images, labels[with_aux], [numbers[k] for k in with_aux])
+        aux = score_images(recogniser, aux_images, labels[with_aux], [numbers[k] for k in with_aux],
+                           [exclude[k] for k in with_aux])
         aux_scores = {k: {m: v[j] for m, v in aux.items()} for j, k in enumerate(with_aux)}
 
     groups: dict[tuple[str, ...], list[int]] = defaultdict(list)

@@ -13,6 +13,10 @@ Stopping, checked after every step:
   writes it (with gamma = 0.99 that fires as soon as the confidence passes 0.01). ``stop_rule="none"`` keeps
   only the first two, which deblurring uses since its start is already confidently classified.
 - in black-box mode, a per-label query budget.
+
+``step="plain"`` is the paper's x - lambda * grad c. Where the model is confidently wrong at x_0 (our MLP gives
+some labels 1e-7) that gradient vanishes and the search never leaves x_0; ``step="normalized"`` divides the
+gradient by its root mean square, so every step moves a pixel by lambda on average whatever f is.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from .gradient_estimators import FiniteDifferences, NESEstimator
 from .prediction_api import PredictionAPI
 
 STOP_RULES = ("confidence", "cost", "none")
+STEPS = ("plain", "normalized")
 
 
 class AuxTerm(Protocol):
@@ -44,6 +49,8 @@ class MIFaceConfig:
     stop_rule: str = "confidence"
     process_every: int = 1
     query_budget: int | None = None
+    step: str = "plain"
+    start_value: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -57,8 +64,12 @@ class MIFaceConfig:
             problems.append(f"lambda must be positive, got {self.lam}")
         if self.stop_rule not in STOP_RULES:
             problems.append(f"stop_rule must be one of {', '.join(STOP_RULES)}, got {self.stop_rule!r}")
-        if self.process_every < 1:
-            problems.append(f"process_every must be at least 1, got {self.process_every}")
+        if self.step not in STEPS:
+            problems.append(f"step must be one of {', '.join(STEPS)}, got {self.step!r}")
+        if self.process_every < 0:
+            problems.append(f"process_every must be 0 (never) or more, got {self.process_every}")
+        if not 0.0 <= self.start_value <= 1.0:
+            problems.append(f"start_value must be a pixel value in [0, 1], got {self.start_value}")
         if self.query_budget is not None and self.query_budget < 1:
             problems.append(f"query_budget must be positive, got {self.query_budget}")
         if problems:
@@ -99,14 +110,19 @@ class MIFace:
 
     def invert(self, labels: list[int] | torch.Tensor, start: torch.Tensor | None = None,
                aux: AuxTerm | None = None, keep_history: bool = False) -> list[Inversion]:
-        """Invert every label at once; ``start`` (pixels, one row per label) defaults to the paper's x_0 = 0."""
+        """Invert every label at once.
+
+        ``start`` (pixels, one row per label) defaults to a constant image of ``start_value``: the paper's
+        x_0 = 0 for softmax and MLP. It is encoded into the attack space, so for the DAE x_0 is the code of
+        that image rather than the all-zero code, which decodes to noise far from any face.
+        """
         cfg, api = self.config, self.api
         labels = torch.as_tensor(labels, dtype=torch.long, device=api.device)
         n = len(labels)
         if start is None:
-            x = torch.zeros(n, api.attack_dim, device=api.device)
-        else:
-            x = api.encode(start.to(api.device).float()).detach()
+            start = torch.full((n, api.pixels), cfg.start_value)
+        with torch.no_grad():
+            x = api.encode(start.to(api.device).float()).clone()  # never write into the caller's tensor
         all_rows = torch.arange(n, device=api.device)
 
         queries = torch.zeros(n, dtype=torch.long)
@@ -124,8 +140,10 @@ class MIFace:
         bar = tqdm(total=cfg.alpha, desc=f"MI-Face {self.access}", unit="it", leave=False,
                    disable=not self.show_progress)
         for i in range(1, cfg.alpha + 1):
+            if cfg.step == "normalized":  # every coordinate moves lambda on average (root mean square)
+                grad = grad / grad.pow(2).mean(1, keepdim=True).sqrt().clamp_min(1e-30)
             xa = x[active] - cfg.lam * grad
-            if self.process is not None and i % cfg.process_every == 0:
+            if self.process is not None and cfg.process_every and i % cfg.process_every == 0:
                 xa = self.process(xa)
             x[active] = xa
             reported, cost, grad = self._measure(xa, labels[active], active, aux, queries)

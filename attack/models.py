@@ -29,6 +29,7 @@ def sigmoid_glorot_(layer: nn.Linear) -> nn.Linear:
 class FaceModel(nn.Module):
     name: str
     attack_dim: int
+    pixels: int = N_PIXELS
 
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         return pixels

@@ -28,6 +28,10 @@ class PredictionAPI:
     def attack_dim(self) -> int:
         return self.model.attack_dim
 
+    @property
+    def pixels(self) -> int:
+        return self.model.pixels
+
     def confidences(self, code: torch.Tensor) -> torch.Tensor:
         """f~ for each row of ``code``; counts one query per row."""
         self.queries += len(code)

@@ -26,6 +26,21 @@ from .process_dae import ProcessDAE
 
 ACCESS = ("whitebox", "blackbox")
 
+# Where a model or attack needs other MI-Face settings than the paper's defaults (MIFaceConfig), and why:
+# - dae: the all-zero code decodes to noise far from any face, so the search starts from the code of a grey
+#   image; its head sees 300 sigmoid codes through small weights, so lambda = 0.1 moves a code by ~1e-3 a step
+#   and lambda = 10 is used; re-encoding is a strong attractor for our DAE and Process-DAE lowers
+#   identification at every frequency we measured (BENCHMARKS.md), so it is off unless asked for.
+# - deblurring starts from the blurred photo, which is already confidently classified: only alpha and beta stop.
+MODEL_DEFAULTS = {"softmax": {}, "mlp": {}, "dae": {"start_value": 0.5, "lam": 10.0, "process_every": 0}}
+DEBLUR_DEFAULTS = {"alpha": 300, "stop_rule": "none"}
+
+
+def mi_face_config(architecture: str, deblurring: bool, overrides: dict) -> MIFaceConfig:
+    settings = {**MODEL_DEFAULTS.get(architecture, {}), **(DEBLUR_DEFAULTS if deblurring else {})}
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    return MIFaceConfig(**settings)
+
 
 @dataclass
 class AttackRequest:
@@ -34,7 +49,7 @@ class AttackRequest:
     access: str = "whitebox"
     countermeasure: str = "none"
     blur: str | None = None
-    mi_face: MIFaceConfig = field(default_factory=MIFaceConfig)
+    mi_face: dict = field(default_factory=dict)  # MIFaceConfig fields that override the defaults
     estimator: str = "nes"
     estimator_params: dict = field(default_factory=dict)
     deblur_mu: float = 1.0
@@ -56,6 +71,7 @@ class AttackOutput:
     images: dict[str, np.ndarray]
     split: Split
     inversions: list[Inversion]
+    config: MIFaceConfig
 
 
 def attack_name(request: AttackRequest) -> str:
@@ -81,8 +97,9 @@ def run_attack(request: AttackRequest, faces: Faces | None = None) -> AttackOutp
     if request.access == "blackbox":
         estimator = build_estimator(request.estimator, **request.estimator_params,
                                     **({"seed": request.seed} if request.estimator == "nes" else {}))
-    process = ProcessDAE(api.encode, api.decode) if model.name == "dae" else None
-    attack = MIFace(api, request.mi_face, process=process, estimator=estimator, show_progress=request.show_progress)
+    config = mi_face_config(model.name, bool(request.blur), request.mi_face)
+    process = ProcessDAE(api.encode, api.decode) if model.name == "dae" and config.process_every else None
+    attack = MIFace(api, config, process=process, estimator=estimator, show_progress=request.show_progress)
 
     start = aux = blur = None
     blur_numbers: list[int] = []
@@ -118,7 +135,7 @@ def run_attack(request: AttackRequest, faces: Faces | None = None) -> AttackOutp
                           countermeasure=request.countermeasure, image=image_name, aux_image=aux_name,
                           confidence=inv.true_confidence, iterations=inv.iterations, queries=inv.queries,
                           seconds=inv.seconds, params=params))
-    return AttackOutput(items, images, split, inversions)
+    return AttackOutput(items, images, split, inversions, config)
 
 
 def save_to_bundle(output: AttackOutput, destination: str | Path, faces: Faces, append: bool = True) -> Bundle:

@@ -143,7 +143,8 @@ def test_rounding_starves_finite_differences():
 
 @pytest.mark.parametrize("kwargs,message", [({"alpha": 0}, "alpha"), ({"gamma": 1.5}, "gamma"),
                                             ({"lam": -1}, "lambda"), ({"stop_rule": "x"}, "stop_rule"),
-                                            ({"process_every": 0}, "process_every")])
+                                            ({"process_every": -1}, "process_every"),
+                                            ({"start_value": 2.0}, "start_value"), ({"step": "big"}, "step")])
 def test_invalid_settings_are_refused_in_one_place(kwargs, message):
     with pytest.raises(ValueError, match=message):
         MIFaceConfig(**kwargs)

@@ -12,7 +12,7 @@ class TinyLinear(FaceModel):
     def __init__(self, weights) -> None:
         super().__init__()
         self.weight = torch.nn.Parameter(torch.tensor(weights, dtype=torch.float32))
-        self.attack_dim = self.weight.shape[1]
+        self.attack_dim = self.pixels = self.weight.shape[1]
 
     def classify(self, code: torch.Tensor) -> torch.Tensor:
         return code @ self.weight.T
