@@ -219,3 +219,7 @@ def fetch_faces_command(url, dest) -> None:
     """Download the AT&T faces archive, verify every image, and unpack it."""
     path = fetch_faces(url, Path(dest).expanduser())
     click.echo(f"AT&T faces verified and installed in {path}; use --faces {path} or set MI_FACES_DIR")
+
+
+if __name__ == "__main__":
+    main()

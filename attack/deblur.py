@@ -1,7 +1,7 @@
 """Deblurring, the paper's second attack: a blurred photo of a training subject as side information.
 
 The attacker holds y = B(x) for an unknown face x of a known label. MI-Face starts from y and adds
-AUXTERM(x) = mu * mean((B(x) - y)^2): the result must still blur to what the attacker holds, while the model
+AUXTERM(x) = mu * sum((B(x) - y)^2): the result must still blur to what the attacker holds, while the model
 pulls it toward what it learned of that person. B is differentiable (a torch convolution or average pool),
 so the term's gradient is exact even for a black-box attacker, who owns it.
 """
@@ -64,4 +64,4 @@ class BlurConsistency:
         self.blur, self.blurred, self.decode, self.mu = blur, blurred, decode, mu
 
     def __call__(self, code: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        return self.mu * ((self.blur(self.decode(code)) - self.blurred[rows]) ** 2).mean(1)
+        return self.mu * ((self.blur(self.decode(code)) - self.blurred[rows]) ** 2).sum(1)

@@ -37,8 +37,8 @@ def pgm_listing_digest(root: Path) -> str:
             path = root / rel
             if not path.is_file():
                 raise FetchError(f"the archive has no {rel}")
-            lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  ./{rel}\n")
-    lines.sort()
+            lines.append((rel, f"{hashlib.sha256(path.read_bytes()).hexdigest()}  ./{rel}\n"))
+    lines = [line for _, line in sorted(lines)]  # the order of `find | LC_ALL=C sort | xargs sha256sum`
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 

@@ -136,6 +136,9 @@ class MIFace:
         reported, cost, grad = self._measure(x, labels, all_rows, aux, queries)
         grad = self._complete_gradient(x, labels, all_rows, reported, grad, queries)
         best_x, best_cost, best_conf = x.clone(), cost.clone(), reported.clone()
+        if keep_history:  # c(x_0), then one entry a step
+            for row, c in enumerate(cost.tolist()):
+                histories[row].append(c)
         active = all_rows.clone()
         bar = tqdm(total=cfg.alpha, desc=f"MI-Face {self.access}", unit="it", leave=False,
                    disable=not self.show_progress)

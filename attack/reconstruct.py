@@ -88,7 +88,7 @@ def blurred_inputs(faces: Faces, split: Split, labels: list[int], blur) -> tuple
     return blur(clean), numbers
 
 
-def run_attack(request: AttackRequest, faces: Faces | None = None) -> AttackOutput:
+def run_attack(request: AttackRequest, faces: Faces | None = None, keep_history: bool = False) -> AttackOutput:
     model, meta = load_checkpoint(request.checkpoint, request.device)
     split = Split.from_json(meta["split"])
     countermeasure = parse_countermeasure(request.countermeasure, seed=request.seed)
@@ -109,7 +109,7 @@ def run_attack(request: AttackRequest, faces: Faces | None = None) -> AttackOutp
         blur = parse_blur(request.blur)
         start, blur_numbers = blurred_inputs(faces, split, request.labels, blur)
         aux = BlurConsistency(blur, start.to(request.device), api.decode, request.deblur_mu)
-    inversions = attack.invert(request.labels, start=start, aux=aux)
+    inversions = attack.invert(request.labels, start=start, aux=aux, keep_history=keep_history)
 
     name = attack_name(request)
     settings = attack.settings()

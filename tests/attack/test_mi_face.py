@@ -72,7 +72,8 @@ def test_the_best_point_is_returned_not_the_last():
     config = MIFaceConfig(alpha=50, beta=5, gamma=0.999, lam=1.0)
     [result] = MIFace(tiny_api(), config, process=sabotage, show_progress=False).invert([0], keep_history=True)
     assert result.cost == pytest.approx(min(result.history))
-    assert result.cost == pytest.approx(result.history[2])  # the third step was the best
+    assert result.cost == pytest.approx(result.history[3])  # the third step (after x_0) was the best
+    assert len(result.history) == result.iterations + 1
     assert result.stopped_by == "plateau"
 
 
