@@ -117,96 +117,106 @@ class MIFace:
         that image rather than the all-zero code, which decodes to noise far from any face.
         """
         cfg, api = self.config, self.api
-        labels = torch.as_tensor(labels, dtype=torch.long, device=api.device)
+        device = api.device
+        labels = torch.as_tensor(labels, dtype=torch.long, device=device)
         n = len(labels)
         if start is None:
             start = torch.full((n, api.pixels), cfg.start_value)
         with torch.no_grad():
-            x = api.encode(start.to(api.device).float()).clone()  # never write into the caller's tensor
-        all_rows = torch.arange(n, device=api.device)
+            x = api.encode(start.to(device).float()).clone()  # never write into the caller's tensor
 
-        queries = torch.zeros(n, dtype=torch.long)
-        iterations = torch.zeros(n, dtype=torch.long)
-        seconds = torch.zeros(n, dtype=torch.float64)
+        # Per-row results, filled in when a row stops.
+        queries = [0] * n
+        iterations = [0] * n
+        seconds = [0.0] * n
         stopped_by = ["alpha"] * n
         histories: list[list[float]] = [[] for _ in range(n)]
-        window = torch.full((n, cfg.beta), float("nan"), device=api.device)  # last beta costs, ring buffer
+        best_x, best_cost, best_conf = x.clone(), torch.empty(n, device=device), torch.empty(n, device=device)
 
         started = time.perf_counter()
-        reported, cost, grad = self._measure(x, labels, all_rows, aux, queries)
-        grad = self._complete_gradient(x, labels, all_rows, reported, grad, queries)
-        best_x, best_cost, best_conf = x.clone(), cost.clone(), reported.clone()
+        active = torch.arange(n, device=device)  # the rows still searching; all state below is theirs only
+        reported, cost, grad = self._measure(x, labels, active, aux)
+        grad = self._complete_gradient(x, labels, reported, grad)
+        xa, la = x, labels
+        # Every row asks the same number of queries a step: one at x_i, and the estimator's probes.
+        probes = self.estimator.queries_per_step(api.attack_dim) if self.estimator else 0
+        qa = torch.full((n,), 1 + probes, dtype=torch.long, device=device)
+        bx, bc, bf = x.clone(), cost.clone(), reported.clone()
+        window = torch.full((n, cfg.beta), float("nan"), device=device)  # the last beta costs, a ring
         if keep_history:  # c(x_0), then one entry a step
             for row, c in enumerate(cost.tolist()):
                 histories[row].append(c)
-        active = all_rows.clone()
+
+        def retire(mask: torch.Tensor, reasons: list[str], i: int) -> None:
+            now = time.perf_counter() - started
+            rows = active[mask]
+            best_x[rows], best_cost[rows], best_conf[rows] = bx[mask], bc[mask], bf[mask]
+            for row, reason, q in zip(rows.tolist(), reasons, qa[mask].tolist()):
+                iterations[row], seconds[row], stopped_by[row], queries[row] = i, now, reason, q
+
         bar = tqdm(total=cfg.alpha, desc=f"MI-Face {self.access}", unit="it", leave=False,
                    disable=not self.show_progress)
+        i = 0
         for i in range(1, cfg.alpha + 1):
             if cfg.step == "normalized":  # every coordinate moves lambda on average (root mean square)
                 grad = grad / grad.pow(2).mean(1, keepdim=True).sqrt().clamp_min(1e-30)
-            xa = x[active] - cfg.lam * grad
+            xa = xa - cfg.lam * grad
             if self.process is not None and cfg.process_every and i % cfg.process_every == 0:
                 xa = self.process(xa)
-            x[active] = xa
-            reported, cost, grad = self._measure(xa, labels[active], active, aux, queries)
-            iterations[active.cpu()] = i
+            reported, cost, grad = self._measure(xa, la, active, aux)
+            qa += 1
             if keep_history:
                 for row, c in zip(active.tolist(), cost.tolist()):
                     histories[row].append(c)
+            improved = cost < bc
+            if improved.all():  # the common case in a descent: no masked copies
+                bx, bc, bf = xa, cost, reported
+            elif improved.any():
+                bc, bf = torch.where(improved, cost, bc), torch.where(improved, reported, bf)
+                bx = torch.where(improved[:, None], xa, bx)
 
-            improved = cost < best_cost[active]
-            if improved.any():
-                rows = active[improved]
-                best_x[rows], best_cost[rows], best_conf[rows] = xa[improved], cost[improved], reported[improved]
-
-            never = torch.zeros(len(active), dtype=torch.bool, device=api.device)
-            plateau = (cost >= window[active].max(dim=1).values) if i > cfg.beta else never
-            if cfg.stop_rule == "confidence":
-                target = reported >= cfg.gamma
-            elif cfg.stop_rule == "cost":
-                target = cost <= cfg.gamma
-            else:
-                target = never
-            over_budget = never
+            flags = []  # (mask, reason); a later, more telling reason wins
             if cfg.query_budget is not None:
-                per_step = self.estimator.queries_per_step(api.attack_dim) + 1
-                over_budget = (queries[active.cpu()] + per_step > cfg.query_budget).to(api.device)
-            done = over_budget | plateau | target
-            reasons = [""] * len(active)
-            for flag, reason in ((over_budget, "budget"), (plateau, "plateau"), (target, "target")):
-                for j in torch.nonzero(flag).flatten().tolist():
-                    reasons[j] = reason  # the later, more telling reason wins
-            window[active, (i - 1) % cfg.beta] = cost
-
-            if done.any():
-                now = time.perf_counter() - started
-                for j in torch.nonzero(done).flatten().tolist():
-                    row = int(active[j])
-                    stopped_by[row], seconds[row] = reasons[j], now
-                keep = ~done
-                active, xa, reported = active[keep], xa[keep], reported[keep]
-                grad = grad[keep] if grad is not None else None
-            if len(active):  # a black-box attacker pays for a gradient only where the search goes on
-                grad = self._complete_gradient(xa, labels[active], active, reported, grad, queries)
+                flags.append((qa + 1 + probes > cfg.query_budget, "budget"))
+            if i > cfg.beta:
+                flags.append((cost >= window.max(dim=1).values, "plateau"))
+            if cfg.stop_rule == "confidence":
+                flags.append((reported >= cfg.gamma, "target"))
+            elif cfg.stop_rule == "cost":
+                flags.append((cost <= cfg.gamma, "target"))
+            window[:, (i - 1) % cfg.beta] = cost
             bar.update(1)
-            bar.set_postfix(active=len(active))
-            if len(active) == 0:
-                break
+            if flags:
+                done = torch.stack([mask for mask, _ in flags]).any(0)
+                if done.any():
+                    reasons = [""] * len(active)
+                    for mask, reason in flags:
+                        for j in torch.nonzero(mask).flatten().tolist():
+                            reasons[j] = reason
+                    retire(done, [reasons[j] for j in torch.nonzero(done).flatten().tolist()], i)
+                    keep = ~done
+                    active, la, xa, reported, window = active[keep], la[keep], xa[keep], reported[keep], window[keep]
+                    bx, bc, bf, qa = bx[keep], bc[keep], bf[keep], qa[keep]
+                    grad = grad[keep] if grad is not None else None
+                    bar.set_postfix(active=len(active))
+                    if not len(active):
+                        break
+            # a black-box attacker pays for a gradient only where the search goes on
+            grad = self._complete_gradient(xa, la, reported, grad)
+            qa += probes
         bar.close()
-        now = time.perf_counter() - started
-        for row in active.tolist():
-            seconds[row] = now
+        if len(active):
+            retire(torch.ones(len(active), dtype=torch.bool, device=device), ["alpha"] * len(active), i)
 
         with torch.no_grad():
             images = api.decode(best_x)
         true_conf = api.true_confidence(images, labels)
         return [Inversion(int(labels[r]), images[r].cpu(), float(best_cost[r]), float(best_conf[r]),
-                          float(true_conf[r]), int(iterations[r]), int(queries[r]), float(seconds[r]),
-                          stopped_by[r], histories[r]) for r in range(n)]
+                          float(true_conf[r]), iterations[r], queries[r], seconds[r], stopped_by[r], histories[r])
+                for r in range(n)]
 
-    def _measure(self, x: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor, aux: AuxTerm | None,
-                 queries: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def _measure(self, x: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor,
+                 aux: AuxTerm | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """One query per row: reported confidence, cost c, and the part of grad c known without probing
         (all of it for a white-box attacker, only the AUXTERM's for a black-box one)."""
         api = self.api
@@ -216,7 +226,6 @@ class MIFace:
             grad = -grad_f
         else:
             probs = api.confidences(x)
-        queries[rows.cpu()] += 1
         reported = probs.gather(1, labels[:, None])[:, 0]
         cost = 1.0 - reported
         if aux is not None:
@@ -228,14 +237,13 @@ class MIFace:
             grad = aux_grad if grad is None else grad + aux_grad
         return reported, cost, grad
 
-    def _complete_gradient(self, x: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor, reported: torch.Tensor,
-                           grad: torch.Tensor | None, queries: torch.Tensor) -> torch.Tensor:
+    def _complete_gradient(self, x: torch.Tensor, labels: torch.Tensor, reported: torch.Tensor,
+                           grad: torch.Tensor | None) -> torch.Tensor:
         if self.estimator is None:
             return grad
         api = self.api
 
         def query_cost(points: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
-            queries.index_add_(0, rows[owner].cpu(), torch.ones(len(owner), dtype=torch.long))
             return 1.0 - api.confidences(points).gather(1, labels[owner][:, None])[:, 0]
 
         estimate = self.estimator.estimate(query_cost, x, 1.0 - reported)
