@@ -9,17 +9,44 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import functools
+
+import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .faces import HEIGHT, WIDTH
 
 BLUR_KINDS = ("gaussian", "pixelate")
 
 
+def gaussian_operator(n: int, sigma: float) -> np.ndarray:
+    """An n x n matrix that blurs a line of n pixels, replicating the edge pixels beyond the border."""
+    radius = max(1, int(round(3 * sigma)))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps /= taps.sum()
+    op = np.zeros((n, n))
+    for i in range(n):
+        for t, w in zip(range(-radius, radius + 1), taps):
+            op[i, min(max(i + t, 0), n - 1)] += w
+    return op
+
+
+def pixelate_operator(n: int, block: int) -> np.ndarray:
+    """An n x n matrix that replaces each pixel by the mean of its block (the last block may be shorter)."""
+    op = np.zeros((n, n))
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        op[start:stop, start:stop] = 1.0 / (stop - start)
+    return op
+
+
 @dataclass(frozen=True)
 class Blur:
-    """``gaussian:S`` blurs with standard deviation S pixels; ``pixelate:S`` averages S x S blocks."""
+    """``gaussian:S`` blurs with standard deviation S pixels; ``pixelate:S`` averages S x S blocks.
+
+    Both are separable linear maps, applied as two small matrix products (rows, then columns): exact,
+    differentiable, and far faster on a CPU than a one-channel convolution.
+    """
 
     kind: str
     strength: float
@@ -28,20 +55,16 @@ class Blur:
     def spec(self) -> str:
         return f"{self.kind}:{self.strength:g}"
 
+    @functools.cached_property
+    def operators(self) -> tuple[torch.Tensor, torch.Tensor]:
+        build = gaussian_operator if self.kind == "gaussian" else pixelate_operator
+        size = self.strength if self.kind == "gaussian" else int(self.strength)
+        return (torch.from_numpy(build(HEIGHT, size)).float(), torch.from_numpy(build(WIDTH, size)).float())
+
     def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
-        images = pixels.reshape(-1, 1, HEIGHT, WIDTH)
-        if self.kind == "gaussian":
-            radius = max(1, int(round(3 * self.strength)))
-            t = torch.arange(-radius, radius + 1, dtype=pixels.dtype, device=pixels.device)
-            kernel = torch.exp(-0.5 * (t / self.strength) ** 2)
-            kernel = kernel / kernel.sum()
-            padded = F.pad(images, (radius, radius, radius, radius), mode="replicate")
-            out = F.conv2d(F.conv2d(padded, kernel.reshape(1, 1, 1, -1)), kernel.reshape(1, 1, -1, 1))
-        else:
-            size = int(self.strength)
-            pooled = F.avg_pool2d(images, size, ceil_mode=True, count_include_pad=False)
-            out = F.interpolate(pooled, scale_factor=size, mode="nearest")[..., :HEIGHT, :WIDTH]
-        return out.reshape(pixels.shape[0], -1)
+        rows, cols = (op.to(pixels.device, pixels.dtype) for op in self.operators)
+        images = pixels.reshape(-1, HEIGHT, WIDTH)
+        return (rows @ images @ cols.T).reshape(pixels.shape[0], -1)
 
 
 def parse_blur(spec: str) -> Blur:
