@@ -29,7 +29,7 @@ class TrainConfig:
     max_epochs: int = 500
     min_delta: float = 1e-4
     pretrain_lr: float = 0.01
-    pretrain_epochs: int = 60
+    pretrain_epochs: int = 200
     corruption: float = 0.3
     seed: int = 0
 
