@@ -177,7 +177,8 @@ def read_bundle(folder: str | os.PathLike) -> Bundle:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise BundleError(root, [f"manifest.json: format must be {FORMAT!r}"])
     if data.get("version") != VERSION:
-        raise BundleError(root, [f"manifest.json: unknown version {data.get('version')!r} (this reader knows {VERSION})"])
+        raise BundleError(root, [f"manifest.json: unknown version {data.get('version')!r} "
+                                 f"(this reader knows {VERSION})"])
     problems: list[str] = []
     dataset = data.get("dataset")
     try:

@@ -50,7 +50,7 @@ def parse_labels(text: str) -> list[int]:
             lo, _, hi = part.strip().partition("-")
             labels += range(int(lo), int(hi or lo) + 1)
     except ValueError:
-        raise click.BadParameter(f"{text!r}: use subject numbers like 1-40 or 1,3,5-7", param_hint="--labels")
+        raise click.BadParameter(f"{text!r}: use subject numbers like 1-40 or 1,3,5-7", param_hint="--labels") from None
     if not labels or min(labels) < 1 or max(labels) > 40:
         raise click.BadParameter(f"{text!r}: subjects are numbered 1 to 40", param_hint="--labels")
     return sorted({label - 1 for label in labels})
@@ -126,8 +126,8 @@ def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs
 @faces_option
 @user_errors
 def attack(model, checkpoint, models_dir, labels, access, countermeasure, blur, deblur_mu, alpha, beta, gamma,
-           lam, step, start_value, stop_rule, process_every, estimator, fd_step, nes_sigma, nes_samples, query_budget, out_dir,
-           replace, seed, device, faces_dir) -> None:
+           lam, step, start_value, stop_rule, process_every, estimator, fd_step, nes_sigma, nes_samples, query_budget,
+           out_dir, replace, seed, device, faces_dir) -> None:
     """Invert a model with MI-Face and add the reconstructions to a bundle."""
     if bool(model) == bool(checkpoint):
         raise click.UsageError("give exactly one of --model or --checkpoint")

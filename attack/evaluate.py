@@ -85,7 +85,8 @@ class GroupScore:
 def score_images(recogniser: Recogniser, images: np.ndarray, labels: np.ndarray, train_numbers: list[list[int]],
                  exclude: list[int | None]) -> dict[str, np.ndarray]:
     ranks = recogniser.subject_ranks(images, labels, exclude)
-    ssim = np.array([recogniser.ssim_to_subject(img, lab, nums) for img, lab, nums in zip(images, labels, train_numbers)])
+    ssim = np.array([recogniser.ssim_to_subject(img, lab, nums)
+                     for img, lab, nums in zip(images, labels, train_numbers)])
     return {"top1_pixel": ranks["pixel"] < 1, "top5_pixel": ranks["pixel"] < 5,
             "top1_eigen": ranks["eigen"] < 1, "top5_eigen": ranks["eigen"] < 5, "ssim": ssim}
 
@@ -128,13 +129,13 @@ def evaluate_bundle(bundle: Bundle, recogniser: Recogniser,
     results = []
     for key, members in sorted(groups.items()):
         confs = [bundle.items[k].confidence for k in members if bundle.items[k].confidence is not None]
-        aux_members = [aux_scores[k] for k in members if k in aux_scores]
-        mean = lambda key: float(np.mean([scores[key][k] for k in members]))  # noqa: E731
-        aux_mean = lambda key: float(np.mean([a[key] for a in aux_members])) if aux_members else None  # noqa: E731
-        results.append(GroupScore(dict(zip(grouping, key)), len(members), mean("top1_pixel"),
-                                  mean("top5_pixel"), mean("top1_eigen"), mean("top5_eigen"), mean("ssim"),
-                                  float(np.mean(confs)) if confs else None, aux_mean("top1_pixel"),
-                                  aux_mean("top1_eigen"), aux_mean("ssim")))
+        mean = {name: float(np.mean(values[members])) for name, values in scores.items()}
+        aux = [aux_scores[k] for k in members if k in aux_scores]
+        aux_mean = {name: float(np.mean([a[name] for a in aux])) if aux else None for name in scores}
+        results.append(GroupScore(dict(zip(grouping, key)), len(members), mean["top1_pixel"], mean["top5_pixel"],
+                                  mean["top1_eigen"], mean["top5_eigen"], mean["ssim"],
+                                  float(np.mean(confs)) if confs else None, aux_mean["top1_pixel"],
+                                  aux_mean["top1_eigen"], aux_mean["ssim"]))
     return results
 
 

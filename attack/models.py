@@ -68,7 +68,8 @@ class MLP(FaceModel):
         super().__init__()
         self.attack_dim = N_PIXELS
         self.hidden = hidden
-        self.net = nn.Sequential(sigmoid_glorot_(nn.Linear(N_PIXELS, hidden)), nn.Sigmoid(), nn.Linear(hidden, N_SUBJECTS))
+        self.net = nn.Sequential(sigmoid_glorot_(nn.Linear(N_PIXELS, hidden)), nn.Sigmoid(),
+                                 nn.Linear(hidden, N_SUBJECTS))
 
     def classify(self, code: torch.Tensor) -> torch.Tensor:
         return self.net(code)

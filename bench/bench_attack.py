@@ -24,7 +24,7 @@ from attack.deblur import BlurConsistency, parse_blur
 from attack.evaluate import Recogniser
 from attack.faces import Split, load_faces
 from attack.gradient_estimators import build_estimator
-from attack.mi_face import MIFace, MIFaceConfig
+from attack.mi_face import MIFace
 from attack.prediction_api import PredictionAPI
 from attack.process_dae import ProcessDAE
 from attack.reconstruct import blurred_inputs, mi_face_config
@@ -134,7 +134,8 @@ class Bench:
                             "art_s_per_label": art_s / n_labels, "ours_batched_s_per_label": ours_batched / n_labels,
                             "ours_single_s_per_label": ours_single / n_labels,
                             "ours_batched40_s_per_label": ours_all / 40,
-                            "speedup_batched": art_s / ours_batched, "speedup_batched40": art_s / n_labels / (ours_all / 40),
+                            "speedup_batched": art_s / ours_batched,
+                            "speedup_batched40": art_s / n_labels / (ours_all / 40),
                             "speedup_single": art_s / ours_single})
 
     # -- black-box: queries, seconds and identification, against rounding ----------------------------------
@@ -182,7 +183,8 @@ class Bench:
                 blurred_top1 = float((self.recogniser.subject_ranks(blurred.numpy().reshape(-1, 112, 92),
                                                                     np.array(labels), exclude)["pixel"] < 1).mean())
                 self.record("deblur", {"model": arch, "blur": spec, "seconds": seconds,
-                                       "blurred_top1": blurred_top1, "deblurred_top1": self.top1(results, labels, exclude)})
+                                       "blurred_top1": blurred_top1,
+                                       "deblurred_top1": self.top1(results, labels, exclude)})
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from attack.bundle import Bundle, BundleError, GalleryImage, Item, read_bundle, to_png_pixels, write_bundle
+from attack.bundle import Bundle, BundleError, Item, read_bundle, to_png_pixels, write_bundle
 from attack.faces import Split
 from attack.gallery import dataset_section, gallery_images
 

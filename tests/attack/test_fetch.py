@@ -1,6 +1,5 @@
 """fetch-faces against a real HTTP server on localhost serving archives built from the shared copy."""
 import http.server
-import shutil
 import threading
 import zipfile
 from functools import partial

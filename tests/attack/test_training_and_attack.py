@@ -107,7 +107,8 @@ def test_small_mlp_and_dae_train_and_invert(architecture, config, faces, tmp_pat
     assert result.train_accuracy > 0.5
     if architecture == "dae":
         assert result.pretrain_epochs == [3, 3]
-    path = save_checkpoint(tmp_path / f"{architecture}.pt", model, checkpoint_metadata(model, split, cfg, result, faces))
+    path = save_checkpoint(tmp_path / f"{architecture}.pt", model,
+                           checkpoint_metadata(model, split, cfg, result, faces))
     overrides = {"alpha": 40, "process_every": 10} if architecture == "dae" else {"alpha": 40}
     output = run_attack(AttackRequest(path, [3, 8], mi_face=overrides, show_progress=False), faces)
     assert all(inv.image.shape == (112 * 92,) for inv in output.inversions)
