@@ -171,7 +171,7 @@ class Bench:
         labels = list(range(40))
         split = Split.from_json(self.models["softmax"][1]["split"])
         for arch in self.archs:
-            for spec in ("gaussian:4", "pixelate:8", "pixelate:12"):
+            for spec in ("gaussian:4", "gaussian:8", "pixelate:8", "pixelate:12", "pixelate:16"):
                 blur = parse_blur(spec)
                 blurred, numbers = blurred_inputs(self.faces, split, labels, blur)
                 model, _ = self.models[arch]
