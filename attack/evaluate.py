@@ -64,7 +64,7 @@ class Recogniser:
         return float(np.mean([structural_similarity(img, ref.astype(np.float64), data_range=1.0) for ref in refs]))
 
 
-DEFAULT_GROUPING = ("model", "attack", "countermeasure")
+DEFAULT_GROUPING = ("model", "attack", "countermeasure", "blur")  # blur: a params key of deblurring items
 
 
 @dataclass

@@ -52,8 +52,8 @@ def test_attack_then_evaluate(trained, faces_dir, tmp_path):
     assert next(r for r in rows if r["attack"] == "mi-face-blackbox")["countermeasure"] == "round:0.01"
     assert len(list(csv.DictReader(out_csv.open()))) == 2
     table = result.stdout.splitlines()
-    assert table[0].split()[:4] == ["model", "attack", "countermeasure", "n"]
-    assert table[2].split()[:5] == ["softmax", "mi-face", "none", "4", "100.0%"]
+    assert table[0].split()[:5] == ["model", "attack", "countermeasure", "blur", "n"]
+    assert table[2].split()[:6] == ["softmax", "mi-face", "none", "-", "4", "100.0%"]
 
 
 def test_convert_the_paper_reconstructions(paper_reconstructions, faces_dir, tmp_path):
