@@ -42,7 +42,7 @@ def test_round_trip_keeps_every_field_and_pixel(faces, tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(path / item.image)), images[item.image])
     # gallery photos are the AT&T pixels unchanged
     g = next(g for g in bundle.gallery if g.image == "gallery/s7/3.png")
-    np.testing.assert_array_equal(bundle.load_image(g.image), faces.images[faces.index_of(6, 3)] * 255 // 1 / 255)
+    np.testing.assert_array_equal(bundle.load_image(g.image), faces.images[faces.index_of(6, 3)])
 
 
 def edit_manifest(path, change):
@@ -71,15 +71,14 @@ def test_missing_image_is_named(broken):
         read_bundle(broken)
 
 
-def test_unknown_version_is_refused(broken):
-    edit_manifest(broken, lambda m: m.update(version=2))
-    with pytest.raises(BundleError, match="unknown version 2"):
-        read_bundle(broken)
-
-
-def test_duplicate_id_is_named(broken):
-    edit_manifest(broken, lambda m: m["items"][2].update(id="r0"))
-    with pytest.raises(BundleError, match="item 'r0': duplicate id"):
+@pytest.mark.parametrize("change,message", [
+    (lambda m: m.update(version=2), "unknown version 2"),
+    (lambda m: m["items"][2].update(id="r0"), "item 'r0': duplicate id"),
+    (lambda m: m["items"][0].update(image="../../etc/passwd"), "must be a relative path inside the bundle"),
+], ids=["version", "duplicate-id", "path-outside"])
+def test_bad_manifest_entries_are_named(broken, change, message):
+    edit_manifest(broken, change)
+    with pytest.raises(BundleError, match=message):
         read_bundle(broken)
 
 
@@ -92,12 +91,6 @@ def test_wrong_size_is_named(broken):
 def test_colour_image_is_refused(broken):
     Image.new("RGB", (92, 112)).save(broken / "items" / "r0.png")
     with pytest.raises(BundleError, match="expected an 8-bit greyscale PNG"):
-        read_bundle(broken)
-
-
-def test_path_outside_the_bundle_is_refused(broken):
-    edit_manifest(broken, lambda m: m["items"][0].update(image="../../etc/passwd"))
-    with pytest.raises(BundleError, match="must be a relative path inside the bundle"):
         read_bundle(broken)
 
 

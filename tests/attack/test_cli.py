@@ -2,6 +2,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -97,5 +98,9 @@ def test_missing_faces_say_where_they_were_looked_for(tmp_path):
 
 
 def test_console_script_is_installed():
-    done = subprocess.run([sys.executable, "-m", "attack.cli", "--help"], capture_output=True, text=True)
-    assert done.returncode == 0 and "fetch-faces" in done.stdout
+    script = Path(sys.executable).parent / "mi-harness"
+    done = subprocess.run([str(script), "attack", "--model", "softmax", "--labels", "0"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "subjects are numbered 1 to 40" in done.stderr
+    done = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and all(c in done.stdout for c in ("train", "attack", "evaluate", "fetch-faces"))
