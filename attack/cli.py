@@ -223,3 +223,15 @@ def fetch_faces_command(url, dest) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _plugged_in_commands() -> None:
+    """The survey's and the analysis's commands join this CLI by entry point, so attack imports neither."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="mi_harness.commands"):
+        for command in entry.load():
+            main.add_command(command)
+
+
+_plugged_in_commands()

@@ -1,0 +1,175 @@
+"""The JSON API: what the admin pages do, for scripts and the simulated panel. Bearer-token auth."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+from flask import Blueprint, Response, abort, current_app, jsonify, request
+from sqlalchemy import select
+
+from . import db as database
+from .auth import check_login, new_api_token, token_required
+from .export import answer_rows, to_csv
+from .importer import ImportProblem, create_from_source
+from .models import Study
+from .studies import StudyActionError, configure, item_progress, set_blocked, set_run_status, summary, worker_table
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _json_body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        abort(400, "the body must be a JSON object (Content-Type: application/json)")
+    return data
+
+
+def _study(study_id: int) -> Study:
+    study = database.session().get(Study, study_id)
+    if study is None:
+        abort(404, f"no study {study_id}")
+    return study
+
+
+@bp.post("/token")
+def token():
+    """Trade a username and password (HTTP basic auth) for a new API token; the previous one stops working."""
+    auth = request.authorization
+    db = database.session()
+    admin = check_login(db, auth.username or "", auth.password or "") if auth else None
+    if admin is None:
+        abort(401, "send an admin's username and password with HTTP basic auth")
+    value = new_api_token(admin)
+    db.commit()
+    return jsonify(token=value, sha256=hashlib.sha256(value.encode()).hexdigest()[:8])
+
+
+@bp.get("/studies")
+@token_required
+def studies():
+    db = database.session()
+    return jsonify([summary(db, s) for s in db.scalars(select(Study).order_by(Study.id))])
+
+
+@bp.post("/studies")
+@token_required
+def create_study():
+    """JSON ``{name, bundle | folder + csv, settings, open_runs}``, or multipart with a ``bundle_zip`` file."""
+    if request.files:
+        upload = request.files.get("bundle_zip")
+        if upload is None:
+            abort(400, "the multipart upload must name its file bundle_zip")
+        try:
+            settings = json.loads(request.form.get("settings") or "{}")
+        except json.JSONDecodeError:
+            abort(400, "settings must be a JSON object")
+        data = {"name": request.form.get("name", ""), "settings": settings,
+                "open_runs": request.form.get("open_runs", "")}
+        zip_bytes = upload.read()
+    else:
+        data, zip_bytes = _json_body(), None
+    if not isinstance(data.get("settings", {}), dict):
+        abort(400, "settings must be a JSON object")
+    db = database.session()
+    try:
+        study = create_from_source(db, str(data.get("name", "")), data.get("settings") or {},
+                                   bundle=data.get("bundle"), zip_bytes=zip_bytes, folder=data.get("folder"),
+                                   csv=data.get("csv"), faces_dir=current_app.config.get("FACES_DIR"),
+                                   where=_string_map(data.get("where")))
+        for number in _run_numbers(data.get("open_runs")):
+            set_run_status(db, study, number, "open")
+        db.commit()
+    except (ImportProblem, StudyActionError) as exc:
+        db.rollback()
+        abort(400, str(exc))
+    return jsonify(summary(db, study)), 201
+
+
+def _string_map(value) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ImportProblem("where must be an object of column: value strings")
+    return value
+
+
+def _run_numbers(value) -> list[int]:
+    if value in (None, "", []):
+        return []
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    try:
+        return [int(v) for v in value]
+    except (TypeError, ValueError):
+        raise StudyActionError(f"open_runs must be a list of run numbers, got {value!r}") from None
+
+
+@bp.get("/studies/<int:study_id>")
+@token_required
+def study(study_id: int):
+    return jsonify(summary(database.session(), _study(study_id)))
+
+
+@bp.get("/studies/<int:study_id>/items")
+@token_required
+def items(study_id: int):
+    return jsonify(item_progress(database.session(), _study(study_id)))
+
+
+@bp.patch("/studies/<int:study_id>/settings")
+@token_required
+def settings(study_id: int):
+    db = database.session()
+    found = _study(study_id)
+    try:
+        configure(db, found, _json_body())
+    except StudyActionError as exc:
+        db.rollback()
+        abort(400, str(exc))
+    db.commit()
+    return jsonify(found.settings)
+
+
+@bp.post("/studies/<int:study_id>/runs/<int:number>/<action>")
+@token_required
+def run_action(study_id: int, number: int, action: str):
+    if action not in ("open", "close"):
+        abort(404, "a run can be opened or closed")
+    db = database.session()
+    try:
+        run = set_run_status(db, _study(study_id), number, "open" if action == "open" else "closed")
+    except StudyActionError as exc:
+        db.rollback()
+        abort(400, str(exc))
+    db.commit()
+    return jsonify(number=run.number, status=run.status)
+
+
+@bp.get("/studies/<int:study_id>/workers")
+@token_required
+def workers(study_id: int):
+    return jsonify(worker_table(database.session(), _study(study_id)))
+
+
+@bp.post("/studies/<int:study_id>/workers/<int:worker_id>/<action>")
+@token_required
+def worker_action(study_id: int, worker_id: int, action: str):
+    if action not in ("block", "unblock"):
+        abort(404, "a worker can be blocked or unblocked")
+    db = database.session()
+    try:
+        worker = set_blocked(db, _study(study_id), worker_id, action == "block")
+    except StudyActionError as exc:
+        db.rollback()
+        abort(404, str(exc))
+    db.commit()
+    return jsonify(worker=worker.external_id, blocked=worker.blocked)
+
+
+@bp.get("/studies/<int:study_id>/answers")
+@token_required
+def answers(study_id: int):
+    rows = answer_rows(database.session(), _study(study_id))
+    if request.args.get("format") == "csv":
+        return Response(to_csv(rows), mimetype="text/csv")
+    return jsonify(rows)

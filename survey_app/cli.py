@@ -1,0 +1,204 @@
+"""`mi-harness db | admin | serve | study`: the survey's commands, plugged into the main CLI by entry points."""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import migrate
+from .auth import AdminError, create_admin
+from .config import Config
+from .db import make_engine
+from .export import answer_rows, to_csv
+from .importer import ImportProblem, create_from_source
+from .models import Study
+from .studies import StudyActionError, set_run_status, summary
+
+database_option = click.option("--database", "url", envvar="MI_SURVEY_DATABASE_URL", default=Config.DATABASE_URL,
+                               show_default=True, help="SQLAlchemy URL (sqlite:///FILE or postgresql://...).")
+
+
+def survey_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (migrate.SchemaOutOfDate, AdminError, ImportProblem, StudyActionError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    return wrapper
+
+
+def _session(url: str) -> Session:
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    migrate.check_current(url)
+    return Session(make_engine(url), expire_on_commit=False)
+
+
+@click.group("db")
+def db_group() -> None:
+    """The survey database's schema (Alembic migrations)."""
+
+
+@db_group.command("upgrade")
+@database_option
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(url: str, revision: str) -> None:
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(url, revision)
+    click.echo(f"database at revision {migrate.current(url)}")
+
+
+@db_group.command("downgrade")
+@database_option
+@click.argument("revision")
+def db_downgrade(url: str, revision: str) -> None:
+    migrate.downgrade(url, revision)
+    click.echo(f"database at revision {migrate.current(url) or 'base (empty)'}")
+
+
+@db_group.command("current")
+@database_option
+def db_current(url: str) -> None:
+    click.echo(f"database: {migrate.current(url) or 'empty'}; code: {migrate.head()}")
+
+
+@click.group("admin")
+def admin_group() -> None:
+    """Survey administrators."""
+
+
+@admin_group.command("create")
+@database_option
+@click.argument("username")
+@click.password_option(envvar="MI_SURVEY_ADMIN_PASSWORD")
+@survey_errors
+def admin_create(url: str, username: str, password: str) -> None:
+    with _session(url) as db:
+        create_admin(db, username, password)
+        db.commit()
+    click.echo(f"admin {username!r} created; log in at /admin/login")
+
+
+@click.group("study")
+def study_group() -> None:
+    """Create, list, open and export lineup studies."""
+
+
+@study_group.command("create")
+@database_option
+@click.option("--name", required=True)
+@click.option("--bundle", type=click.Path(exists=True, file_okay=False), help="A reconstruction bundle folder.")
+@click.option("--folder", type=click.Path(exists=True, file_okay=False), help="A folder of images (with --csv).")
+@click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--faces", "faces_dir", type=click.Path(file_okay=False), help="AT&T faces, for --folder's gallery.")
+@click.option("--where", "filters", multiple=True, metavar="COLUMN=VALUE", help="Keep only these CSV rows.")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="A study setting, e.g. runs=3.")
+@click.option("--open-run", "open_runs", type=int, multiple=True, help="Open these runs at once.")
+@survey_errors
+def study_create(url, name, bundle, folder, csv_path, faces_dir, filters, assignments, open_runs) -> None:
+    settings = _pairs(assignments, "--set")
+    with _session(url) as db:
+        study = create_from_source(db, name, settings, bundle=bundle, folder=folder, csv=csv_path,
+                                   faces_dir=faces_dir, where=_pairs(filters, "--where"))
+        for number in open_runs:
+            set_run_status(db, study, number, "open")
+        db.commit()
+        info = summary(db, study)
+    click.echo(json.dumps({k: info[k] for k in ("id", "name", "link", "items", "gold_items")}))
+
+
+def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint=option)
+        pairs[key.strip()] = rest.strip()
+    return pairs
+
+
+@study_group.command("list")
+@database_option
+@survey_errors
+def study_list(url: str) -> None:
+    with _session(url) as db:
+        for study in db.scalars(select(Study).order_by(Study.id)):
+            info = summary(db, study)
+            runs = ", ".join(f"run {r['number']} {r['status']} {r['answers']}/{r['needed']}" for r in info["runs"])
+            click.echo(f"{study.id}\t{study.name}\t{info['link']}\t{runs}")
+
+
+@study_group.command("run")
+@database_option
+@click.argument("study_id", type=int)
+@click.argument("number", type=int)
+@click.argument("action", type=click.Choice(["open", "close"]))
+@survey_errors
+def study_run(url: str, study_id: int, number: int, action: str) -> None:
+    with _session(url) as db:
+        study = db.get(Study, study_id)
+        if study is None:
+            raise click.ClickException(f"no study {study_id}")
+        run = set_run_status(db, study, number, "open" if action == "open" else "closed")
+        db.commit()
+        click.echo(f"run {run.number} of {study.name!r} is {run.status}")
+
+
+@study_group.command("export")
+@database_option
+@click.argument("study_id", type=int)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="File to write (default: standard output).")
+@survey_errors
+def study_export(url: str, study_id: int, fmt: str, out: str | None) -> None:
+    with _session(url) as db:
+        study = db.get(Study, study_id)
+        if study is None:
+            raise click.ClickException(f"no study {study_id}")
+        rows = answer_rows(db, study)
+    text = to_csv(rows) if fmt == "csv" else json.dumps(rows, indent=1)
+    if out:
+        Path(out).write_text(text)
+        click.echo(f"{len(rows)} answers written to {out}", err=True)
+    else:
+        sys.stdout.write(text)
+
+
+@click.command("serve")
+@database_option
+@click.option("--bind", default="127.0.0.1:8000", show_default=True, help="HOST:PORT to listen on.")
+@click.option("--workers", type=int, default=(os.cpu_count() or 1) * 2 + 1, show_default="2 x cores + 1")
+@click.option("--threads", type=int, default=4, show_default=True, help="Threads per worker process.")
+@survey_errors
+def serve(url: str, bind: str, workers: int, threads: int) -> None:
+    """Run the survey under gunicorn (a production WSGI server, not Flask's development server)."""
+    migrate.check_current(url)  # refuse here, once, with a clear message, rather than in every worker
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", bind)
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread" if threads > 1 else "sync")
+            self.cfg.set("accesslog", None)
+            self.cfg.set("graceful_timeout", 10)
+
+        def load(self):
+            from . import create_app
+
+            return create_app({"DATABASE_URL": url})
+
+    click.echo(f"serving the survey at http://{bind}/ (admin: /admin/) with {workers} workers", err=True)
+    Server().run()
+
+
+commands = [db_group, admin_group, study_group, serve]

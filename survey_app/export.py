@@ -1,0 +1,48 @@
+"""Every answer of a study as flat rows, for CSV and JSON: what the analysis reads."""
+from __future__ import annotations
+
+import csv
+import io
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .models import ABSENT, Answer, Assignment, Item, Lineup, Run, Study, Worker
+from .studies import worker_table
+
+COLUMNS = ("study", "run", "worker", "hit", "item", "subject", "model", "attack", "countermeasure", "blur", "gold",
+           "target_present", "target_position", "choice", "correct", "skilled", "response_ms", "shown_at",
+           "answered_at")
+"""Places are numbered 1-5 from the left as the worker saw them; ``choice`` is a place or ``absent``."""
+
+
+def answer_rows(db: Session, study: Study) -> list[dict]:
+    skilled = {w["worker_id"]: w["skilled"] for w in worker_table(db, study)}
+    rows = db.execute(
+        select(Answer, Run.number, Worker.external_id, Assignment.hit_id, Item, Lineup)
+        .join(Run, Run.id == Answer.run_id).join(Worker, Worker.id == Answer.worker_id)
+        .join(Assignment, Assignment.id == Answer.assignment_id)
+        .join(Lineup, Lineup.id == Answer.lineup_id).join(Item, Item.id == Lineup.item_id)
+        .where(Run.study_id == study.id).order_by(Answer.id)).all()
+    out = []
+    for answer, run, external_id, hit_id, item, lineup in rows:
+        out.append({
+            "study": study.name, "run": run, "worker": external_id, "hit": hit_id,
+            "item": item.external_id, "subject": item.subject, "model": item.model, "attack": item.attack,
+            "countermeasure": item.countermeasure, "blur": (item.params or {}).get("blur") or "",
+            "gold": item.is_gold, "target_present": lineup.target_present,
+            "target_position": lineup.target_position + 1 if lineup.target_present else None,
+            "choice": "absent" if answer.choice == ABSENT else answer.choice + 1,
+            "correct": answer.correct, "skilled": skilled.get(answer.worker_id, False), "response_ms": answer.response_ms,
+            "shown_at": answer.shown_at.isoformat(timespec="milliseconds") + "Z",
+            "answered_at": answer.answered_at.isoformat(timespec="milliseconds") + "Z"})
+    return out
+
+
+def to_csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return buffer.getvalue()

@@ -1,0 +1,38 @@
+"""Images under random tokens: the URL, headers and bytes say nothing of whose face it is."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from flask import Blueprint, Response, abort, current_app
+from sqlalchemy import or_, select
+
+from .models import Image, Item, Lineup, LineupFace
+
+bp = Blueprint("images", __name__)
+
+
+def _lookup(token: str) -> bytes | None:
+    with current_app.extensions["survey_db"]() as db:
+        image_id = db.scalar(select(LineupFace.image_id).where(LineupFace.token == token))
+        if image_id is None:
+            row = db.execute(select(Item.image_id, Item.aux_image_id, Lineup.token).join(Lineup)
+                             .where(or_(Lineup.token == token, Lineup.aux_token == token))).first()
+            if row is None:
+                return None
+            image_id = row.image_id if row.token == token else row.aux_image_id
+        return None if image_id is None else db.scalar(select(Image.png).where(Image.id == image_id))
+
+
+_cached = lru_cache(maxsize=4096)(lambda app_id, token: _lookup(token))
+
+
+@bp.get("/img/<token>")
+def image(token: str):
+    if len(token) > 64:
+        abort(404, "no such image")
+    png = _cached(id(current_app._get_current_object()), token)
+    if png is None:
+        abort(404, "no such image")
+    return Response(png, mimetype="image/png",
+                    headers={"Cache-Control": "private, max-age=86400, immutable",
+                             "Content-Disposition": "inline; filename=face.png"})

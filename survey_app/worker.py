@@ -1,0 +1,136 @@
+"""The worker's pages: arrive by link, consent, answer one lineup per page, get a completion code.
+
+Where a worker is lives only in the database, so a reload, the back button or a lost connection always
+lands on the first unanswered lineup of their HIT; every page that shows a task is marked no-store.
+"""
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, abort, make_response, redirect, render_template, request, session, url_for
+from sqlalchemy import func, select
+
+from . import db as database
+from .hits import AnswerRejected, active_hit, complete_if_done, record_answer, settings_of, show, start_hit, unanswered
+from .models import Assignment, Hit, Item, Study, Worker, utcnow
+
+bp = Blueprint("worker", __name__, url_prefix="/s")
+WORKER_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,120}$")
+
+
+def _study(slug: str) -> Study:
+    study = database.session().scalar(select(Study).where(Study.slug == slug))
+    if study is None:
+        abort(404, "no such study")
+    return study
+
+
+def _worker(study: Study) -> Worker | None:
+    worker_id = session.get("workers", {}).get(study.slug)
+    return database.session().get(Worker, worker_id) if worker_id else None
+
+
+def _no_store(page: str):
+    response = make_response(page)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/<slug>/")
+def landing(slug: str):
+    study = _study(slug)
+    if _worker(study) is not None:
+        return redirect(url_for(".task", slug=slug))
+    given = request.args.get("workerId", "")
+    return render_template("worker/consent.html", study=study, settings=settings_of(study),
+                           worker_id=given if WORKER_ID.match(given) else "")
+
+
+@bp.post("/<slug>/consent")
+def consent(slug: str):
+    study = _study(slug)
+    external_id = request.form.get("worker_id", "").strip()
+    if not WORKER_ID.match(external_id):
+        abort(400, "a worker ID is 1 to 120 letters, digits or . _ @ -")
+    if request.form.get("consent") != "yes":
+        abort(400, "please tick the consent box to take part")
+    db = database.session()
+    worker = db.scalar(select(Worker).where(Worker.study_id == study.id, Worker.external_id == external_id))
+    if worker is None:
+        worker = Worker(study_id=study.id, external_id=external_id, consented_at=utcnow())
+        db.add(worker)
+        db.commit()
+    session["workers"] = {**session.get("workers", {}), study.slug: worker.id}
+    return redirect(url_for(".task", slug=slug), 303)
+
+
+@bp.get("/<slug>/task")
+def task(slug: str):
+    study = _study(slug)
+    worker = _worker(study)
+    if worker is None:
+        return redirect(url_for(".landing", slug=slug))
+    if worker.blocked:
+        abort(403, "this worker has been blocked from the study")
+    db = database.session()
+    now = utcnow()
+    hit = active_hit(db, worker, now)
+    if hit is None and request.args.get("more") != "1" and _codes(db, worker):
+        # A finished worker who comes back (the back button, say) sees their code; more work is asked for.
+        return redirect(url_for(".done", slug=slug), 303)
+    if hit is None:
+        hit = start_hit(db, study, worker, now)
+        if hit is None:
+            db.commit()
+            return _no_store(render_template("worker/no_work.html", study=study,
+                                             codes=_codes(db, worker)))
+    todo = unanswered(db, hit)
+    if not todo:
+        complete_if_done(db, hit, now)
+        db.commit()
+        return redirect(url_for(".done", slug=slug), 303)
+    assignment = todo[0]
+    show(assignment, now)
+    db.commit()
+    lineup = assignment.lineup
+    done_count = db.scalar(select(func.count()).select_from(Assignment).where(Assignment.hit_id == hit.id)) - len(todo)
+    return _no_store(render_template(
+        "worker/task.html", study=study, settings=settings_of(study), assignment=assignment, lineup=lineup,
+        item=db.get(Item, lineup.item_id), number=done_count + 1, total=done_count + len(todo)))
+
+
+@bp.post("/<slug>/answer")
+def answer(slug: str):
+    study = _study(slug)
+    worker = _worker(study)
+    if worker is None:
+        abort(403, "start the study from its link first")
+    token, choice = request.form.get("assignment", ""), request.form.get("choice", "")
+    if not token or not choice or len(token) > 64 or len(choice) > 64:
+        abort(400, "the form must carry the task and a choice")
+    db = database.session()
+    try:
+        stored = record_answer(db, worker, token, choice, utcnow())
+    except AnswerRejected as exc:
+        db.rollback()
+        abort(exc.status, str(exc))
+    db.commit()
+    return redirect(url_for(".done" if stored.hit_completed else ".task", slug=slug), 303)
+
+
+def _codes(db, worker: Worker) -> list[str]:
+    return list(db.scalars(select(Hit.completion_code).where(Hit.worker_id == worker.id,
+                                                            Hit.completion_code.is_not(None))
+                           .order_by(Hit.completed_at)))
+
+
+@bp.get("/<slug>/done")
+def done(slug: str):
+    study = _study(slug)
+    worker = _worker(study)
+    if worker is None:
+        return redirect(url_for(".landing", slug=slug))
+    db = database.session()
+    if active_hit(db, worker, utcnow()) is not None:
+        return redirect(url_for(".task", slug=slug))
+    return _no_store(render_template("worker/done.html", study=study, codes=_codes(db, worker)))

@@ -1,0 +1,232 @@
+"""The worker's path through a study, with the Flask test client, on SQLite and on PostgreSQL."""
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from survey_app.models import Answer, Assignment, Hit, Image, Item, Lineup, LineupFace, Run, Worker
+
+from .conftest import count, csrf_of, join, new_study, task_form
+
+
+def answer(client, study, html, choice=0):
+    csrf, assignment, choices = task_form(html)
+    return client.post(f"/s/{study.slug}/answer",
+                       data={"csrf_token": csrf, "assignment": assignment, "choice": choices[choice]})
+
+
+def test_a_worker_completes_a_hit_and_gets_a_completion_code(app, client, db, bundle_dir):
+    study = new_study(app, bundle_dir, hit_size=4)
+    assert join(client, study, "W1").headers["Location"].endswith(f"/s/{study.slug}/task")
+    for number in range(1, 5):
+        page = client.get(f"/s/{study.slug}/task")
+        assert page.status_code == 200 and f"Task {number} of 4" in page.text
+        assert page.headers["Cache-Control"] == "no-store"
+        response = answer(client, study, page.text, choice=number % 6)
+        assert response.status_code == 303
+    assert response.headers["Location"].endswith("/done")
+    done = client.get(f"/s/{study.slug}/done")
+    hit = db.scalars(select(Hit)).one()
+    assert hit.completion_code and hit.completion_code in done.text
+    assert count(db, "answer") == 4
+    stored = db.scalars(select(Answer)).all()
+    for a in stored:  # correctness is judged against the lineup, on the server
+        lineup = db.get(Lineup, a.lineup_id)
+        assert a.correct == (a.choice == (lineup.target_position if lineup.target_present else -1))
+        assert a.response_ms >= 0 and a.answered_at >= a.shown_at
+
+
+def test_reload_and_back_resume_and_a_repeated_submit_stores_one_answer(app, client, db, bundle_dir):
+    study = new_study(app, bundle_dir, hit_size=3)
+    join(client, study, "W1")
+    first = client.get(f"/s/{study.slug}/task").text
+    assert task_form(client.get(f"/s/{study.slug}/task").text)[1] == task_form(first)[1]  # reload: same lineup
+    shown = db.scalars(select(Assignment.shown_at).where(Assignment.token == task_form(first)[1])).one()
+    assert answer(client, study, first).status_code == 303
+    assert answer(client, study, first, choice=2).status_code == 303  # double click / back button + resubmit
+    assert count(db, "answer") == 1
+    stored = db.scalars(select(Answer)).one()
+    assert stored.shown_at == shown  # the reload did not restart the clock
+    assert task_form(client.get(f"/s/{study.slug}/task").text)[1] != task_form(first)[1]
+
+
+def test_never_the_same_item_twice_in_a_run_and_least_answered_first(app, db, bundle_dir):
+    study = new_study(app, bundle_dir, hit_size=10, answers_per_item=2)
+    n_items = db.scalar(select(func.count()).select_from(Item).where(~Item.is_gold))
+    seen_by = {}
+    for w in range(8):
+        client = app.test_client()
+        join(client, study, f"W{w}")
+        while True:
+            page = client.get(f"/s/{study.slug}/task?more=1", follow_redirects=True)
+            if "No tasks for you" in page.text:
+                break
+            token = task_form(page.text)[1]
+            lineup = db.scalar(select(Assignment.lineup_id).where(Assignment.token == token))
+            assert lineup not in seen_by.setdefault(w, set()), "a worker saw the same item twice in a run"
+            seen_by[w].add(lineup)
+            answer(client, study, page.text)
+    per_item = db.execute(select(Answer.lineup_id, func.count()).group_by(Answer.lineup_id)).all()
+    assert len(per_item) == n_items and all(n == 2 for _, n in per_item)  # quota met, never exceeded
+    # least-answered first: the first HITs cover distinct items before any item gets its second answer
+    first_round = [a.lineup_id for a in db.scalars(select(Answer).order_by(Answer.id).limit(n_items))]
+    assert len(set(first_round)) == n_items
+
+
+def test_every_run_shows_the_same_lineups(app, db, bundle_dir):
+    study = new_study(app, bundle_dir, open_runs=(1, 2, 3), hit_size=50, answers_per_item=1,
+                      multiple_runs_per_worker=True)
+    client = app.test_client()
+    join(client, study, "W1")
+    shown = {}
+    for _ in range(3 * 42 + 3):
+        page = client.get(f"/s/{study.slug}/task?more=1", follow_redirects=True)
+        if "No tasks" in page.text:
+            break
+        if "Task " not in page.text:
+            continue
+        csrf, token, choices = task_form(page.text)
+        run, lineup = db.execute(select(Hit.run_id, Assignment.lineup_id).join(Hit)
+                                 .where(Assignment.token == token)).one()
+        shown.setdefault(lineup, []).append((run, tuple(choices)))
+        answer(client, study, page.text)
+    assert len(shown) == 42
+    for views in shown.values():
+        assert sorted(r for r, _ in views) == sorted(db.scalars(select(Run.id)))  # once in each of the 3 runs
+        assert len({faces for _, faces in views}) == 1  # the same five faces, same order, every run
+
+
+def test_a_worker_takes_part_in_one_run_unless_the_study_allows_more(app, db, bundle_dir):
+    study = new_study(app, bundle_dir, open_runs=(1, 2), hit_size=50, answers_per_item=1)
+    client = app.test_client()
+    join(client, study, "W1")
+    while "Task " in (page := client.get(f"/s/{study.slug}/task?more=1", follow_redirects=True)).text:
+        answer(client, study, page.text)
+    assert "No tasks for you" in page.text
+    assert db.scalar(select(func.count(func.distinct(Answer.run_id)))) == 1
+
+
+def test_an_expired_hit_returns_its_unanswered_lineups_to_the_pool(app, db, bundle_dir):
+    study = new_study(app, bundle_dir, hit_size=42, answers_per_item=1)
+    first = app.test_client()
+    join(first, study, "slow")
+    page = first.get(f"/s/{study.slug}/task").text
+    answer(first, study, page)
+    second = app.test_client()
+    join(second, study, "other")
+    assert "No tasks for you" in second.get(f"/s/{study.slug}/task").text  # everything is reserved
+    hit = db.scalars(select(Hit)).one()
+    hit.expires_at = hit.expires_at - timedelta(days=1)
+    db.commit()
+    stale = first.get(f"/s/{study.slug}/task")  # the slow worker's old HIT is gone: a new one, or none
+    late = answer(first, study, page.replace(task_form(page)[1], db.scalars(
+        select(Assignment.token).where(Assignment.position == 1, Assignment.hit_id == hit.id)).one()))
+    assert late.status_code == 409 and "expired" in late.text
+    assert stale.status_code == 200
+    page2 = second.get(f"/s/{study.slug}/task")
+    assert "Task 1 of 41" in page2.text  # 41 returned to the pool; the answered one stays answered
+    assert count(db, "answer") == 1
+
+
+def test_a_worker_cannot_see_or_answer_another_workers_task(app, client, db, bundle_dir):
+    study = new_study(app, bundle_dir)
+    join(client, study, "W1")
+    mine = client.get(f"/s/{study.slug}/task").text
+    intruder = app.test_client()
+    join(intruder, study, "W2")
+    theirs = intruder.get(f"/s/{study.slug}/task").text
+    csrf, _, _ = task_form(theirs)
+    _, token, choices = task_form(mine)
+    stolen = intruder.post(f"/s/{study.slug}/answer", data={"csrf_token": csrf, "assignment": token,
+                                                              "choice": choices[0]})
+    assert stolen.status_code == 404 and count(db, "answer") == 0
+
+
+def test_bad_submissions_get_a_4xx_and_store_nothing(app, client, db, bundle_dir):
+    study = new_study(app, bundle_dir, allow_absent=False)
+    join(client, study, "W1")
+    page = client.get(f"/s/{study.slug}/task").text
+    csrf, token, choices = task_form(page)
+    other_lineup_face = db.scalars(select(LineupFace.token).join(Lineup).join(Assignment, isouter=True)
+                                   .where(Assignment.token.is_(None))).first()
+    cases = [
+        ({"csrf_token": csrf, "assignment": token, "choice": "nonsense"}, 400, "unknown choice"),
+        ({"csrf_token": csrf, "assignment": token, "choice": other_lineup_face}, 400, "unknown choice"),
+        ({"csrf_token": csrf, "assignment": token, "choice": "absent"}, 400, "not an answer this study offers"),
+        ({"csrf_token": csrf, "assignment": "forged" + token[6:], "choice": choices[0]}, 404, "no such task"),
+        ({"csrf_token": csrf, "assignment": token}, 400, "must carry"),
+        ({"assignment": token, "choice": choices[0]}, 400, "security token"),
+        ({"csrf_token": "x" + csrf[1:], "assignment": token, "choice": choices[0]}, 400, "security token"),
+        ({"csrf_token": csrf, "assignment": token, "choice": choices[0], "pad": "x" * 400_000}, 413, "larger"),
+    ]
+    for data, status, message in cases:
+        response = client.post(f"/s/{study.slug}/answer", data=data)
+        assert response.status_code == status and message in response.text, (data.keys(), response.text)
+    assert client.get(f"/s/{study.slug}/answer").status_code == 405
+    assert client.put(f"/s/{study.slug}/task").status_code == 405
+    assert client.get("/s/nosuchstudy/task").status_code == 404
+    assert client.post(f"/s/{study.slug}/consent", data={"csrf_token": csrf, "worker_id": "<script>",
+                                                         "consent": "yes"}).status_code == 400
+    assert count(db, "answer") == 0
+
+
+def test_closed_runs_and_blocked_workers_take_no_answers(app, client, db, bundle_dir):
+    study = new_study(app, bundle_dir)
+    join(client, study, "W1")
+    page = client.get(f"/s/{study.slug}/task").text
+    run = db.scalars(select(Run).where(Run.number == 1)).one()
+    run.status = "closed"
+    db.commit()
+    closed = answer(client, study, page)
+    assert closed.status_code == 409 and "closed" in closed.text
+    run.status = "open"
+    db.scalars(select(Worker)).one().blocked = True
+    db.commit()
+    assert answer(client, study, page).status_code == 403
+    assert client.get(f"/s/{study.slug}/task").status_code == 403
+    assert count(db, "answer") == 0
+
+
+def test_the_page_never_tells_the_right_answer(app, client, db, bundle_dir):
+    study = new_study(app, bundle_dir)
+    cookies = join(client, study, "W1").headers.getlist("Set-Cookie")
+    assert cookies and all("HttpOnly" in c and "SameSite=Lax" in c for c in cookies)
+    html = client.get(f"/s/{study.slug}/task").text
+    token = task_form(html)[1]
+    lineup = db.get(Lineup, db.scalar(select(Assignment.lineup_id).where(Assignment.token == token)))
+    item = db.get(Item, lineup.item_id)
+    for secret in [item.subject, item.external_id, item.model, "target", "gallery/", ".pgm", "correct"] + \
+            [f.subject for f in lineup.faces]:
+        assert secret not in html, f"the task page shows {secret!r}"
+    image_urls = [line for line in html.split('"') if line.startswith("/img/")]
+    assert len(image_urls) == 6 and len(set(image_urls)) == 6
+    for url in image_urls:
+        img = client.get(url)
+        assert img.status_code == 200 and img.mimetype == "image/png"
+        assert b"tEXt" not in img.data and b"iTXt" not in img.data  # no file name or comment chunk
+        assert "face.png" in img.headers["Content-Disposition"]
+    assert client.get("/img/" + "A" * 22).status_code == 404
+
+
+def test_deblurring_items_show_their_blurred_input_and_never_its_source_photo(app, client, db, bundle_dir):
+    study = new_study(app, bundle_dir, hit_size=60, target_share=1.0)
+    join(client, study, "W1")
+    deblur = db.scalars(select(Item).where(Item.attack == "deblur")).all()
+    assert len(deblur) == 2 and all(i.aux_image_id for i in deblur)
+    for item in deblur:  # in the test bundle a deblurring item's image is its source photo, pixel for pixel
+        lineup = db.scalars(select(Lineup).where(Lineup.item_id == item.id)).one()
+        target_face = next(f for f in lineup.faces if f.position == lineup.target_position)
+        assert db.get(Image, target_face.image_id).sha256 != db.get(Image, item.image_id).sha256
+    while "Task " in (page := client.get(f"/s/{study.slug}/task?more=1", follow_redirects=True)).text:
+        if "Blurred photo" in page.text:
+            break
+        answer(client, study, page.text)
+    assert "Blurred photo" in page.text
+
+
+def test_csrf_protects_consent(app, client, bundle_dir):
+    study = new_study(app, bundle_dir)
+    response = client.post(f"/s/{study.slug}/consent", data={"worker_id": "W1", "consent": "yes"})
+    assert response.status_code == 400
+    page = client.get(f"/s/{study.slug}/")
+    no_consent = client.post(f"/s/{study.slug}/consent", data={"csrf_token": csrf_of(page.text), "worker_id": "W1"})
+    assert no_consent.status_code == 400 and "consent" in no_consent.text
