@@ -3,10 +3,22 @@
 SQLite transactions start with BEGIN IMMEDIATE: a request that reads and then writes (claiming lineups
 for a HIT, say) holds the write lock from its first statement, so two processes cannot both read the
 same free slots and then both take them, and nobody meets SQLITE_BUSY half-way through.
+
+SQLite's own wait for that lock is a sleep-and-retry loop (1, 2, 5, 10 ... 100 ms), which under a crowd
+leaves the CPUs idle while requests queue; so the server's connections also take an advisory lock on
+``<database>.writelock`` (flock) for the length of each transaction, which the kernel hands on the moment
+it is released. Other programs writing the file (the CLI, a backup) still meet the busy timeout.
 """
 from __future__ import annotations
 
+import os
 import secrets
+import sqlite3
+
+try:
+    import fcntl
+except ImportError:  # Windows: the busy timeout alone
+    fcntl = None
 
 from flask import current_app, g
 from sqlalchemy import create_engine, event, select
@@ -19,9 +31,54 @@ from .models import Meta
 BUSY_TIMEOUT_MS = 30_000
 
 
+class _LockedConnection(sqlite3.Connection):
+    """A pysqlite connection that holds ``<database>.writelock`` from BEGIN to COMMIT or ROLLBACK."""
+
+    def __init__(self, database, *args, **kwargs):
+        super().__init__(database, *args, **kwargs)
+        path = os.fspath(database)
+        self._lock_fd = None
+        if fcntl is not None and path != ":memory:" and not path.startswith("file:"):
+            self._lock_fd = os.open(path + ".writelock", os.O_RDWR | os.O_CREAT, 0o600)
+        self._locked = False
+
+    def begin_immediate(self) -> None:
+        if self._lock_fd is not None and not self._locked:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            self._locked = True
+        self.execute("BEGIN IMMEDIATE")
+
+    def _release(self) -> None:
+        if self._locked:
+            self._locked = False
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._release()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._release()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._release()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False,
+                                                  "factory": _LockedConnection})
 
         @event.listens_for(engine, "connect")
         def _sqlite_settings(dbapi_connection, _record):
@@ -36,12 +93,14 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "begin")
         def _begin_immediate(connection):
             if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                connection.connection.dbapi_connection.begin_immediate()
 
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # No pre-ping (a round trip on every checkout): after a server restart the pool drops the dead connection
+    # on its first error, which reaches the client as a 503 "retry", and the retry gets a fresh one.
+    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=3600)
 
 
 def init_app(app) -> None:

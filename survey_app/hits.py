@@ -7,9 +7,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import bindparam, case, exists, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, aliased
 
 from .models import ABSENT, Answer, Assignment, Hit, Item, Lineup, LineupFace, Run, Study, Worker
 from .settings import StudySettings
@@ -26,7 +27,6 @@ class AnswerRejected(Exception):
 @dataclass
 class Stored:
     duplicate: bool
-    hit_completed: bool
 
 
 def settings_of(study: Study) -> StudySettings:
@@ -45,10 +45,14 @@ def unanswered(db: Session, hit: Hit) -> list[Assignment]:
                            .order_by(Assignment.position)))
 
 
+def completion_code() -> str:
+    return f"MI-{secrets.token_hex(3).upper()}-{secrets.token_hex(3).upper()}"
+
+
 def complete_if_done(db: Session, hit: Hit, now: datetime) -> bool:
     if hit.completed_at is None and not unanswered(db, hit):
         hit.completed_at = now
-        hit.completion_code = f"MI-{secrets.token_hex(3).upper()}-{secrets.token_hex(3).upper()}"
+        hit.completion_code = completion_code()
     return hit.completed_at is not None
 
 
@@ -68,8 +72,12 @@ def start_hit(db: Session, study: Study, worker: Worker, now: datetime) -> Hit |
     settings = settings_of(study)
     for run in _runs_for(db, study, worker, settings):
         # Serialise HIT creation per run: PostgreSQL locks the run's row; on SQLite the transaction
-        # already holds the write lock (BEGIN IMMEDIATE).
+        # already holds the write lock (BEGIN IMMEDIATE). Then look again: the same worker's other tab
+        # may have made their HIT while this request waited.
         db.execute(select(Run.id).where(Run.id == run.id).with_for_update())
+        existing = active_hit(db, worker, now)
+        if existing is not None:
+            return existing
         picked = _pick_lineups(db, study, run, worker, settings, now)
         if not picked:
             continue
@@ -117,39 +125,69 @@ def show(assignment: Assignment, now: datetime) -> None:
         assignment.shown_at = now
 
 
-def record_answer(db: Session, worker: Worker, assignment_token: str, choice: str, now: datetime) -> Stored:
-    row = db.execute(select(Assignment, Hit, Run, Lineup)
-                     .join(Hit, Hit.id == Assignment.hit_id).join(Run, Run.id == Hit.run_id)
-                     .join(Lineup, Lineup.id == Assignment.lineup_id)
-                     .where(Assignment.token == assignment_token)).first()
-    if row is None or row.Hit.worker_id != worker.id:
+# The answer path's statements, built once: building SQLAlchemy expressions costs more than running them.
+def _store(absent: bool):
+    """INSERT ... SELECT: one statement checks everything (the task is this worker's, in this study, its run
+    open, its HIT unexpired, the worker not blocked, the choice one of this lineup's faces) and stores the
+    answer, or stores nothing."""
+    position = literal(ABSENT) if absent else LineupFace.position
+    target = case((Lineup.target_present, Lineup.target_position), else_=literal(ABSENT))
+    query = (select(Assignment.id, Hit.run_id, Hit.worker_id, Assignment.lineup_id, position, position == target,
+                    func.coalesce(Assignment.shown_at, Hit.created_at), bindparam("now"))
+             .select_from(Assignment).join(Hit, Hit.id == Assignment.hit_id).join(Run, Run.id == Hit.run_id)
+             .join(Study, Study.id == Run.study_id).join(Worker, Worker.id == Hit.worker_id)
+             .join(Lineup, Lineup.id == Assignment.lineup_id))
+    if absent:
+        query = query.where(Study.settings["allow_absent"].as_boolean())
+    else:
+        query = query.join(LineupFace, (LineupFace.lineup_id == Lineup.id) & (LineupFace.token == bindparam("choice")))
+    query = query.where(Assignment.token == bindparam("token"), Hit.worker_id == bindparam("worker_id"),
+                        Study.slug == bindparam("slug"), Run.status == "open", Hit.expires_at > bindparam("now"),
+                        ~Worker.blocked)
+    return insert(Answer).from_select(["assignment_id", "run_id", "worker_id", "lineup_id", "choice", "correct",
+                                       "shown_at", "answered_at"], query).returning(Answer.id)
+
+
+STORE_FACE, STORE_ABSENT = _store(absent=False), _store(absent=True)
+WHY_NOT = (
+    select(Hit.worker_id, Hit.expires_at, Run.number, Run.status, Study.slug, Study.settings, Worker.blocked,
+           Answer.id.label("answer_id"), LineupFace.position.label("chosen"))
+    .select_from(Assignment).join(Hit, Hit.id == Assignment.hit_id).join(Run, Run.id == Hit.run_id)
+    .join(Study, Study.id == Run.study_id).join(Worker, Worker.id == Hit.worker_id)
+    .outerjoin(Answer, Answer.assignment_id == Assignment.id)
+    .outerjoin(LineupFace, (LineupFace.lineup_id == Assignment.lineup_id) & (LineupFace.token == bindparam("choice")))
+    .where(Assignment.token == bindparam("token")))
+"""Only when nothing was stored: which check failed, to say so."""
+
+
+def record_answer(connection: Connection, worker_id: int, slug: str, assignment_token: str, choice: str,
+                  now: datetime) -> Stored:
+    """Store one answer and commit it, in one statement: this is the survey's hot path.
+
+    A duplicate (a double click, a retry) stores nothing: either the task already has its answer, or two
+    copies race and the second fails the answer's unique key. Core, not the ORM, for speed.
+    """
+    params = {"token": assignment_token, "choice": choice, "worker_id": worker_id, "slug": slug, "now": now}
+    try:
+        stored = connection.execute(STORE_ABSENT if choice == "absent" else STORE_FACE, params).first()
+    except IntegrityError:  # the same form, submitted twice at once: the other request stored it
+        connection.rollback()
+        return Stored(duplicate=True)
+    if stored is not None:
+        connection.commit()
+        return Stored(duplicate=False)
+    connection.rollback()
+    row = connection.execute(WHY_NOT, params).first()
+    if row is None or row.worker_id != worker_id or row.slug != slug:
         raise AnswerRejected(404, "no such task for this worker")
-    assignment, hit, run, lineup = row
-    if worker.blocked:
+    if row.blocked:
         raise AnswerRejected(403, "this worker has been blocked from the study")
-    if db.scalar(select(Answer.id).where(Answer.assignment_id == assignment.id)) is not None:
-        return Stored(duplicate=True, hit_completed=hit.completed_at is not None)
-    if run.status != "open":
-        raise AnswerRejected(409, f"run {run.number} is closed; answers are no longer taken")
-    if hit.expires_at <= now:
+    if row.answer_id is not None:
+        return Stored(duplicate=True)
+    if row.status != "open":
+        raise AnswerRejected(409, f"run {row.number} is closed; answers are no longer taken")
+    if row.expires_at <= now:
         raise AnswerRejected(409, "this HIT expired before the answer arrived; its lineups went back to the pool")
     if choice == "absent":
-        if not settings_of(run.study).allow_absent:
-            raise AnswerRejected(400, '"not in this lineup" is not an answer this study offers')
-        position = ABSENT
-    else:
-        position = db.scalar(select(LineupFace.position).where(LineupFace.lineup_id == lineup.id,
-                                                               LineupFace.token == choice))
-        if position is None:
-            raise AnswerRejected(400, "unknown choice: pick one of the five faces shown")
-    correct = position == (lineup.target_position if lineup.target_present else ABSENT)
-    shown_at = assignment.shown_at or hit.created_at
-    answer = Answer(assignment_id=assignment.id, run_id=run.id, worker_id=worker.id, lineup_id=lineup.id,
-                    choice=position, correct=correct, shown_at=shown_at, answered_at=now,
-                    response_ms=max(0, int((now - shown_at).total_seconds() * 1000)))
-    try:
-        with db.begin_nested():
-            db.add(answer)
-    except IntegrityError:  # the same form, submitted twice at once: the other request stored it
-        return Stored(duplicate=True, hit_completed=False)
-    return Stored(duplicate=False, hit_completed=complete_if_done(db, hit, now))
+        raise AnswerRejected(400, '"not in this lineup" is not an answer this study offers')
+    raise AnswerRejected(400, "unknown choice: pick one of the five faces shown")

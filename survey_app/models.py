@@ -160,8 +160,8 @@ class Answer(Base):
     """0-4: the face at that place; ABSENT (-1): "not in this lineup"."""
     correct: Mapped[bool] = mapped_column(Boolean)
     shown_at: Mapped[datetime] = mapped_column(DateTime)
+    """When the server first showed the lineup: the response time is answered_at - shown_at."""
     answered_at: Mapped[datetime] = mapped_column(DateTime)
-    response_ms: Mapped[int] = mapped_column(Integer)
 
 
 class Meta(Base):

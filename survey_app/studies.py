@@ -1,6 +1,8 @@
 """What admins do to a study, shared by the admin pages and the JSON API."""
 from __future__ import annotations
 
+import statistics
+
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
@@ -82,13 +84,16 @@ def worker_table(db: Session, study: Study) -> list[dict]:
                func.coalesce(func.sum(case((Answer.correct, 1), else_=0)), 0),
                func.coalesce(func.sum(case((Item.is_gold, 1), else_=0)), 0),
                func.coalesce(func.sum(case(((Item.is_gold & Answer.correct), 1), else_=0)), 0),
-               func.count(func.distinct(Answer.run_id)),
-               func.coalesce(func.avg(Answer.response_ms), 0))
+               func.count(func.distinct(Answer.run_id)))
         .outerjoin(Answer, Answer.worker_id == Worker.id).outerjoin(Lineup, Lineup.id == Answer.lineup_id)
         .outerjoin(Item, Item.id == Lineup.item_id)
         .where(Worker.study_id == study.id).group_by(Worker.id).order_by(Worker.id)).all()
+    times: dict[int, list[float]] = {}
+    for worker_id, shown, answered in db.execute(select(Answer.worker_id, Answer.shown_at, Answer.answered_at)
+                                                 .join(Worker).where(Worker.study_id == study.id)):
+        times.setdefault(worker_id, []).append((answered - shown).total_seconds())
     table = []
-    for worker, tasks, correct, gold, gold_correct, runs, mean_ms in rows:
+    for worker, tasks, correct, gold, gold_correct, runs in rows:
         measured, right = (gold, gold_correct) if on_gold else (tasks, correct)
         accuracy = right / measured if measured else None
         table.append({"worker": worker.external_id, "worker_id": worker.id, "blocked": worker.blocked,
@@ -96,7 +101,8 @@ def worker_table(db: Session, study: Study) -> list[dict]:
                       "accuracy": accuracy, "accuracy_on": "gold items" if on_gold else "all answers",
                       "skilled": bool(tasks >= settings.skilled_min_tasks and accuracy is not None
                                       and accuracy >= settings.skilled_min_accuracy),
-                      "runs": runs, "mean_response_ms": round(float(mean_ms))})
+                      "runs": runs,
+                      "median_response_s": statistics.median(times[worker.id]) if worker.id in times else None})
     return table
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, abort, make_response, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from . import db as database
 from .hits import AnswerRejected, active_hit, complete_if_done, record_answer, settings_of, show, start_hit, unanswered
@@ -55,11 +56,16 @@ def consent(slug: str):
     if request.form.get("consent") != "yes":
         abort(400, "please tick the consent box to take part")
     db = database.session()
-    worker = db.scalar(select(Worker).where(Worker.study_id == study.id, Worker.external_id == external_id))
+    query = select(Worker).where(Worker.study_id == study.id, Worker.external_id == external_id)
+    worker = db.scalar(query)
     if worker is None:
         worker = Worker(study_id=study.id, external_id=external_id, consented_at=utcnow())
         db.add(worker)
-        db.commit()
+        try:
+            db.commit()
+        except IntegrityError:  # the same worker's consent, sent twice at once: the other one created them
+            db.rollback()
+            worker = db.scalar(query)
     session["workers"] = {**session.get("workers", {}), study.slug: worker.id}
     return redirect(url_for(".task", slug=slug), 303)
 
@@ -75,8 +81,13 @@ def task(slug: str):
     db = database.session()
     now = utcnow()
     hit = active_hit(db, worker, now)
+    todo = unanswered(db, hit) if hit is not None else []
+    if hit is not None and not todo:  # the last answer came in: the HIT is done
+        complete_if_done(db, hit, now)
+        db.commit()
+        hit = None
     if hit is None and request.args.get("more") != "1" and _codes(db, worker):
-        # A finished worker who comes back (the back button, say) sees their code; more work is asked for.
+        # A worker who has finished a HIT sees their code; more work is asked for from that page.
         return redirect(url_for(".done", slug=slug), 303)
     if hit is None:
         hit = start_hit(db, study, worker, now)
@@ -84,11 +95,7 @@ def task(slug: str):
             db.commit()
             return _no_store(render_template("worker/no_work.html", study=study,
                                              codes=_codes(db, worker)))
-    todo = unanswered(db, hit)
-    if not todo:
-        complete_if_done(db, hit, now)
-        db.commit()
-        return redirect(url_for(".done", slug=slug), 303)
+        todo = unanswered(db, hit)
     assignment = todo[0]
     show(assignment, now)
     db.commit()
@@ -101,21 +108,20 @@ def task(slug: str):
 
 @bp.post("/<slug>/answer")
 def answer(slug: str):
-    study = _study(slug)
-    worker = _worker(study)
-    if worker is None:
+    """The hot path of a study: one statement checks and stores (see record_answer). The next task page
+    completes the HIT when this was its last lineup."""
+    worker_id = session.get("workers", {}).get(slug)
+    if worker_id is None:
         abort(403, "start the study from its link first")
     token, choice = request.form.get("assignment", ""), request.form.get("choice", "")
     if not token or not choice or len(token) > 64 or len(choice) > 64:
         abort(400, "the form must carry the task and a choice")
-    db = database.session()
-    try:
-        stored = record_answer(db, worker, token, choice, utcnow())
-    except AnswerRejected as exc:
-        db.rollback()
-        abort(exc.status, str(exc))
-    db.commit()
-    return redirect(url_for(".done" if stored.hit_completed else ".task", slug=slug), 303)
+    with current_app.extensions["survey_engine"].connect() as connection:
+        try:
+            record_answer(connection, worker_id, slug, token, choice, utcnow())
+        except AnswerRejected as exc:
+            abort(exc.status, str(exc))
+    return redirect(url_for(".task", slug=slug), 303)
 
 
 def _codes(db, worker: Worker) -> list[str]:

@@ -178,7 +178,6 @@ def upgrade() -> None:
     sa.Column('correct', sa.Boolean(), nullable=False),
     sa.Column('shown_at', sa.DateTime(), nullable=False),
     sa.Column('answered_at', sa.DateTime(), nullable=False),
-    sa.Column('response_ms', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['assignment_id'], ['assignment.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['lineup_id'], ['lineup.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['run_id'], ['run.id'], ondelete='CASCADE'),

@@ -23,7 +23,8 @@ def test_a_worker_completes_a_hit_and_gets_a_completion_code(app, client, db, bu
         assert page.headers["Cache-Control"] == "no-store"
         response = answer(client, study, page.text, choice=number % 6)
         assert response.status_code == 303
-    assert response.headers["Location"].endswith("/done")
+    finished = client.get(response.headers["Location"])  # the next task page sees the HIT is complete
+    assert finished.status_code == 303 and finished.headers["Location"].endswith("/done")
     done = client.get(f"/s/{study.slug}/done")
     hit = db.scalars(select(Hit)).one()
     assert hit.completion_code and hit.completion_code in done.text
@@ -32,7 +33,7 @@ def test_a_worker_completes_a_hit_and_gets_a_completion_code(app, client, db, bu
     for a in stored:  # correctness is judged against the lineup, on the server
         lineup = db.get(Lineup, a.lineup_id)
         assert a.correct == (a.choice == (lineup.target_position if lineup.target_present else -1))
-        assert a.response_ms >= 0 and a.answered_at >= a.shown_at
+        assert a.answered_at >= a.shown_at
 
 
 def test_reload_and_back_resume_and_a_repeated_submit_stores_one_answer(app, client, db, bundle_dir):

@@ -1,0 +1,93 @@
+"""Dozens of workers at once against the real server (gunicorn, several processes), submitting duplicates,
+double clicks that race each other and retries after timeouts: the database ends with exactly the answers
+that were meant, one per task."""
+import random
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from survey_app.db import make_engine
+from survey_app.importer import create_study, load_bundle, settings_from
+from survey_app.migrate import upgrade
+from survey_app.models import Answer, Assignment, Hit
+from survey_app.studies import set_run_status
+
+from .conftest import Server, task_form
+
+WORKERS, HIT_SIZE = 40, 8
+
+
+def post(session, url, data, rng):
+    """Submit like an unreliable network would: sometimes give up waiting and send again."""
+    for _ in range(20):
+        try:
+            timeout = 0.002 if rng.random() < 0.1 else 30  # the request may still land: then this is a retry
+            response = session.post(url, data=data, allow_redirects=False, timeout=timeout)
+        except requests.Timeout:
+            continue
+        if response.status_code == 503:
+            continue
+        return response
+    raise AssertionError("no answer after 20 tries")
+
+
+def worker_session(base, slug, name, seed):
+    rng = random.Random(seed)
+    session = requests.Session()
+    page = session.get(f"{base}/s/{slug}/?workerId={name}", timeout=30)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    assert post(session, f"{base}/s/{slug}/consent", {"csrf_token": csrf, "worker_id": name, "consent": "yes"},
+                rng).status_code == 303
+    codes = set()
+    with ThreadPoolExecutor(2) as twin:
+        for _ in range(HIT_SIZE * 3):
+            page = session.get(f"{base}/s/{slug}/task", timeout=30)
+            if "completion-code" in page.text:
+                codes.update(re.findall(r'class="completion-code">([^<]+)<', page.text))
+                break
+            csrf, token, choices = task_form(page.text)
+            data = {"csrf_token": csrf, "assignment": token, "choice": rng.choice(choices)}
+            url = f"{base}/s/{slug}/answer"
+            if rng.random() < 0.3:  # a double click whose two requests race each other
+                statuses = list(twin.map(lambda _: post(session, url, data, rng).status_code, range(2)))
+            else:
+                statuses = [post(session, url, data, rng).status_code]
+            if rng.random() < 0.2:  # the back button and the same form again, later
+                statuses.append(post(session, url, data, rng).status_code)
+            assert set(statuses) == {303}, statuses
+    return codes
+
+
+def test_concurrent_workers_store_exactly_one_answer_per_task(empty_database, bundle_dir):
+    url = empty_database
+    upgrade(url)
+    engine = make_engine(url)
+    with Session(engine) as db:
+        study = create_study(db, load_bundle(bundle_dir), "load",
+                             settings_from({"hit_size": HIT_SIZE, "answers_per_item": 10}), "test")
+        set_run_status(db, study, 1, "open")
+        db.commit()
+        slug = study.slug
+    server = Server(url, workers=2, threads=8)
+    try:
+        with ThreadPoolExecutor(WORKERS) as pool:
+            codes = list(pool.map(lambda n: worker_session(server.base, slug, f"W{n:03d}", n), range(WORKERS)))
+    finally:
+        log = server.stop()
+    assert "Traceback" not in log, log
+    with Session(engine) as db:
+        assert db.scalar(select(func.count()).select_from(Answer)) == WORKERS * HIT_SIZE
+        assert db.scalar(select(func.count()).select_from(Assignment)) == WORKERS * HIT_SIZE
+        unanswered = select(Assignment.id).where(~select(Answer.id).where(Answer.assignment_id == Assignment.id)
+                                                 .exists())
+        assert db.scalars(unanswered).all() == []
+        hits = db.scalars(select(Hit)).all()
+        assert len(hits) == WORKERS and all(h.completion_code for h in hits)
+        assert sorted(c for cs in codes for c in cs) == sorted(h.completion_code for h in hits)
+        per_lineup = db.execute(select(Answer.lineup_id, func.count()).group_by(Answer.lineup_id)).all()
+        assert max(n for _, n in per_lineup) <= 10
+    engine.dispose()
