@@ -196,8 +196,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], action="append")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per worker")
+    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) + 1,
+                        help="gunicorn worker processes (serve's default: cores + 1)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (serve's default)")
     parser.add_argument("--hit-size", type=int, default=100, help="lineups per worker (64 workers)")
     parser.add_argument("--seconds", type=int, default=10, help="length of the /hello run")
     args = parser.parse_args()

@@ -175,7 +175,8 @@ def study_export(url: str, study_id: int, fmt: str, out: str | None) -> None:
 @click.command("serve")
 @database_option
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="HOST:PORT to listen on.")
-@click.option("--workers", type=int, default=(os.cpu_count() or 1) * 2 + 1, show_default="2 x cores + 1")
+@click.option("--workers", type=int, default=(os.cpu_count() or 1) + 1, show_default="cores + 1",
+              help="Worker processes (gthread: each serves --threads requests at once).")
 @click.option("--threads", type=int, default=4, show_default=True, help="Threads per worker process.")
 @survey_errors
 def serve(url: str, bind: str, workers: int, threads: int) -> None:

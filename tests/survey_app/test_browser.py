@@ -34,6 +34,7 @@ def served_study(tmp_path, bundle_dir):
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_chromium_completes_a_hit_by_clicking(served_study):
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():

@@ -62,6 +62,7 @@ def worker_session(base, slug, name, seed):
     return codes
 
 
+@pytest.mark.slow
 def test_concurrent_workers_store_exactly_one_answer_per_task(empty_database, bundle_dir):
     url = empty_database
     upgrade(url)
