@@ -185,7 +185,8 @@ def one_run(kind: str, args, workdir: Path, seed: int) -> dict:
     # The server's own clock: from the first stored answer to the last (wrk's clock also counts our polling).
     answer_rps = (stored - 1) / (last - first).total_seconds()
     return {"database": kind, "tasks": tasks, "sent": answers["lines"], "stored": stored,
-            "acknowledged": answers["statuses"].get("303", 0), "lost": answers["lines"] - stored, "duplicated": stored - distinct, "statuses": answers["statuses"],
+            "acknowledged": answers["statuses"].get("303", 0), "lost": answers["lines"] - stored,
+            "duplicated": stored - distinct, "statuses": answers["statuses"],
             "answers_per_s": answer_rps, "answer_p50_ms": answers["p50_us"] / 1000,
             "answer_p95_ms": answers["p95_us"] / 1000, "hello_per_s": hello_rps,
             "hello_p50_ms": hello["p50_us"] / 1000, "hello_p95_ms": hello["p95_us"] / 1000,

@@ -33,7 +33,8 @@ def answer_rows(db: Session, study: Study) -> list[dict]:
             "gold": item.is_gold, "target_present": lineup.target_present,
             "target_position": lineup.target_position + 1 if lineup.target_present else None,
             "choice": "absent" if answer.choice == ABSENT else answer.choice + 1,
-            "correct": answer.correct, "skilled": skilled.get(answer.worker_id, False), "response_ms": response_ms(answer),
+            "correct": answer.correct, "skilled": skilled.get(answer.worker_id, False),
+            "response_ms": response_ms(answer),
             "shown_at": answer.shown_at.isoformat(timespec="milliseconds") + "Z",
             "answered_at": answer.answered_at.isoformat(timespec="milliseconds") + "Z"})
     return out

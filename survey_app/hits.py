@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import random
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, case, exists, func, insert, literal, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from .models import ABSENT, Answer, Assignment, Hit, Item, Lineup, LineupFace, Run, Study, Worker
 from .settings import StudySettings
@@ -22,11 +21,6 @@ class AnswerRejected(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-@dataclass
-class Stored:
-    duplicate: bool
 
 
 def settings_of(study: Study) -> StudySettings:
@@ -49,11 +43,10 @@ def completion_code() -> str:
     return f"MI-{secrets.token_hex(3).upper()}-{secrets.token_hex(3).upper()}"
 
 
-def complete_if_done(db: Session, hit: Hit, now: datetime) -> bool:
+def complete_if_done(db: Session, hit: Hit, now: datetime) -> None:
     if hit.completed_at is None and not unanswered(db, hit):
         hit.completed_at = now
         hit.completion_code = completion_code()
-    return hit.completed_at is not None
 
 
 def _runs_for(db: Session, study: Study, worker: Worker, settings: StudySettings) -> list[Run]:
@@ -161,8 +154,8 @@ WHY_NOT = (
 
 
 def record_answer(connection: Connection, worker_id: int, slug: str, assignment_token: str, choice: str,
-                  now: datetime) -> Stored:
-    """Store one answer and commit it, in one statement: this is the survey's hot path.
+                  now: datetime) -> bool:
+    """Store one answer and commit it, in one statement: this is the survey's hot path. False: it was there.
 
     A duplicate (a double click, a retry) stores nothing: either the task already has its answer, or two
     copies race and the second fails the answer's unique key. Core, not the ORM, for speed.
@@ -172,10 +165,10 @@ def record_answer(connection: Connection, worker_id: int, slug: str, assignment_
         stored = connection.execute(STORE_ABSENT if choice == "absent" else STORE_FACE, params).first()
     except IntegrityError:  # the same form, submitted twice at once: the other request stored it
         connection.rollback()
-        return Stored(duplicate=True)
+        return False
     if stored is not None:
         connection.commit()
-        return Stored(duplicate=False)
+        return True
     connection.rollback()
     row = connection.execute(WHY_NOT, params).first()
     if row is None or row.worker_id != worker_id or row.slug != slug:
@@ -183,7 +176,7 @@ def record_answer(connection: Connection, worker_id: int, slug: str, assignment_
     if row.blocked:
         raise AnswerRejected(403, "this worker has been blocked from the study")
     if row.answer_id is not None:
-        return Stored(duplicate=True)
+        return False
     if row.status != "open":
         raise AnswerRejected(409, f"run {row.number} is closed; answers are no longer taken")
     if row.expires_at <= now:

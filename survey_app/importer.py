@@ -168,7 +168,7 @@ def settings_from(data: dict) -> StudySettings:
 
 
 def unpack_zip(upload: bytes, workdir: Path) -> Path:
-    """A bundle uploaded as a zip, unpacked safely (no absolute or ``..`` paths), to the folder holding manifest.json."""
+    """A zipped bundle, unpacked safely (no absolute or ``..`` paths); returns the folder holding manifest.json."""
     import zipfile
 
     try:

@@ -1,12 +1,11 @@
 """studies, lineups, runs, workers, HITs and answers
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-28
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None

@@ -22,9 +22,9 @@ def test_a_bundle_becomes_a_study_with_one_lineup_per_item_and_its_runs(app, db,
     assert len(items) == 42 + 3 and sum(i.is_gold for i in items) == 3
     lineups = db.scalars(select(Lineup)).all()
     assert len(lineups) == 45 and count(db, "lineup_face") == 5 * 45
-    reconstructions = [l for l in lineups if not db.get(Item, l.item_id).is_gold]
-    assert sum(l.target_present for l in reconstructions) == round(0.8 * 42)
-    assert all(l.target_present for l in lineups if db.get(Item, l.item_id).is_gold)
+    reconstructions = [lu for lu in lineups if not db.get(Item, lu.item_id).is_gold]
+    assert sum(lu.target_present for lu in reconstructions) == round(0.8 * 42)
+    assert all(lu.target_present for lu in lineups if db.get(Item, lu.item_id).is_gold)
     assert [r.number for r in db.scalars(select(Run).order_by(Run.number))] == [1, 2, 3]
     assert all(r.status == "pending" for r in db.scalars(select(Run)))
     for gold in (i for i in items if i.is_gold):  # the probe is a real photo, never the one in the lineup
