@@ -16,7 +16,7 @@ from .hits import AnswerRejected, active_hit, complete_if_done, record_answer, s
 from .models import Assignment, Hit, Item, Study, Worker, utcnow
 
 bp = Blueprint("worker", __name__, url_prefix="/s")
-WORKER_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,120}$")
+WORKER_ID = re.compile(r"[A-Za-z0-9_.@-]{1,120}")
 
 
 def _study(slug: str) -> Study:
@@ -40,18 +40,20 @@ def _no_store(page: str):
 @bp.get("/<slug>/")
 def landing(slug: str):
     study = _study(slug)
-    if _worker(study) is not None:
-        return redirect(url_for(".task", slug=slug))
     given = request.args.get("workerId", "")
+    current = _worker(study)
+    if current is not None and given in ("", current.external_id):
+        return redirect(url_for(".task", slug=slug))
+    # A new arrival, or someone else's workerId in a browser already used by a worker: consent first.
     return render_template("worker/consent.html", study=study, settings=settings_of(study),
-                           worker_id=given if WORKER_ID.match(given) else "")
+                           worker_id=given if WORKER_ID.fullmatch(given) else "")
 
 
 @bp.post("/<slug>/consent")
 def consent(slug: str):
     study = _study(slug)
     external_id = request.form.get("worker_id", "").strip()
-    if not WORKER_ID.match(external_id):
+    if not WORKER_ID.fullmatch(external_id):
         abort(400, "a worker ID is 1 to 120 letters, digits or . _ @ -")
     if request.form.get("consent") != "yes":
         abort(400, "please tick the consent box to take part")

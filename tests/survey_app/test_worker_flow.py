@@ -231,3 +231,20 @@ def test_csrf_protects_consent(app, client, bundle_dir):
     page = client.get(f"/s/{study.slug}/")
     no_consent = client.post(f"/s/{study.slug}/consent", data={"csrf_token": csrf_of(page.text), "worker_id": "W1"})
     assert no_consent.status_code == 400 and "consent" in no_consent.text
+
+
+def test_a_second_worker_on_the_same_browser_gets_their_own_consent_and_tasks(app, client, db, bundle_dir):
+    study = new_study(app, bundle_dir)
+    join(client, study, "FIRST")
+    assert client.get(f"/s/{study.slug}/?workerId=FIRST").status_code == 302  # back to their task
+    assert client.get(f"/s/{study.slug}/").status_code == 302
+    page = client.get(f"/s/{study.slug}/?workerId=SECOND")
+    assert page.status_code == 200 and "SECOND" in page.text
+    join(client, study, "SECOND")
+    client.get(f"/s/{study.slug}/task")
+    assert sorted(db.scalars(select(Worker.external_id))) == ["FIRST", "SECOND"]
+    owners = db.execute(select(Worker.external_id).join(Hit, Hit.worker_id == Worker.id)).scalars().all()
+    assert owners == ["SECOND"]
+    newline = client.post(f"/s/{study.slug}/consent", data={"csrf_token": csrf_of(page.text),
+                                                            "worker_id": "THIRD\nEVIL", "consent": "yes"})
+    assert newline.status_code == 400
