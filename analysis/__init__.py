@@ -1,0 +1,1 @@
+"""The third stage: answers in, identification accuracy per model and countermeasure out."""

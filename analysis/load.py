@@ -1,0 +1,138 @@
+"""Answers into one tidy pandas frame, from the survey's database (read-only) or from its export.
+
+The database is read with plain SQL over the survey's tables, not through ``survey_app``: the tables and the
+export's columns are the interface between the two stages (DESIGN.md).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+COLUMNS = ["study", "run", "worker", "hit", "item", "subject", "model", "attack", "countermeasure", "blur", "gold",
+           "target_present", "target_position", "choice", "correct", "skilled", "response_ms", "shown_at",
+           "answered_at"]
+"""The survey export's columns (places 1-5 from the left; ``choice`` is a place or ``absent``)."""
+
+
+class AnswersError(ValueError):
+    pass
+
+
+ANSWERS_SQL = text("""
+SELECT s.name AS study, r.number AS run, w.external_id AS worker, w.id AS worker_key, a.hit_id AS hit,
+       i.external_id AS item, i.subject, i.model, i.attack, i.countermeasure, i.params, i.is_gold AS gold,
+       l.target_present, l.target_position, ans.choice, ans.correct, ans.shown_at, ans.answered_at
+FROM answer ans
+JOIN assignment a ON a.id = ans.assignment_id
+JOIN run r ON r.id = ans.run_id
+JOIN worker w ON w.id = ans.worker_id
+JOIN lineup l ON l.id = ans.lineup_id
+JOIN item i ON i.id = l.item_id
+JOIN study s ON s.id = r.study_id
+WHERE s.name = :study
+ORDER BY ans.id
+""")
+
+
+def read_only_engine(url: str):
+    """An engine that cannot write: SQLite opened with mode=ro, PostgreSQL in read-only transactions."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database or "")
+        if not path.is_file():
+            raise AnswersError(f"no SQLite database at {path}")
+        return create_engine(f"sqlite:///file:{path.resolve()}?mode=ro&uri=true")
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    options = " ".join(filter(None, [parsed.query.get("options"), "-c default_transaction_read_only=on"]))
+    return create_engine(parsed.difference_update_query(["options"]), connect_args={"options": options})
+
+
+def study_settings(url: str, study: str) -> dict:
+    engine = read_only_engine(url)
+    try:
+        with engine.connect() as connection:
+            raw = connection.execute(text("SELECT settings FROM study WHERE name = :s"), {"s": study}).scalar()
+            names = [n for (n,) in connection.execute(text("SELECT name FROM study ORDER BY id"))]
+    finally:
+        engine.dispose()
+    if raw is None:
+        raise AnswersError(f"no study named {study!r} in the database (it has: {', '.join(names) or 'none'})")
+    return raw if isinstance(raw, dict) else json.loads(raw)
+
+
+def from_database(url: str, study: str) -> pd.DataFrame:
+    """Every answer of ``study``, with the skilled flag worked out by the definition the study recorded."""
+    settings = study_settings(url, study)
+    engine = read_only_engine(url)
+    try:
+        with engine.connect() as connection:
+            frame = pd.DataFrame(connection.execute(ANSWERS_SQL, {"study": study}).mappings().all())
+    finally:
+        engine.dispose()
+    if frame.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    params = frame.pop("params").map(lambda p: p if isinstance(p, dict) else json.loads(p or "{}"))
+    frame["blur"] = params.map(lambda p: p.get("blur") or "")
+    for column in ("gold", "target_present", "correct"):
+        frame[column] = frame[column].astype(bool)
+    frame["target_position"] = frame["target_position"].map(lambda p: None if pd.isna(p) else int(p) + 1)
+    frame["choice"] = frame["choice"].map(lambda c: "absent" if c == -1 else str(int(c) + 1))
+    frame["shown_at"] = pd.to_datetime(frame["shown_at"])
+    frame["answered_at"] = pd.to_datetime(frame["answered_at"])
+    frame["response_ms"] = (frame["answered_at"] - frame["shown_at"]).dt.total_seconds() * 1000
+    frame["skilled"] = frame["worker_key"].map(skilled_workers(frame, settings))
+    return tidy(frame.drop(columns="worker_key"))
+
+
+def skilled_workers(frame: pd.DataFrame, settings: dict) -> dict:
+    """worker_key -> skilled, by the study's rule: enough answered lineups and accuracy on gold items where the
+    study has them (and shows them), else on all answers."""
+    on_gold = bool(frame["gold"].any()) and settings.get("gold_per_hit", 1) > 0
+    out = {}
+    for key, answers in frame.groupby("worker_key"):
+        measured = answers[answers["gold"]] if on_gold else answers
+        accuracy = measured["correct"].mean() if len(measured) else float("nan")
+        out[key] = bool(len(answers) >= settings.get("skilled_min_tasks", 5)
+                        and accuracy >= settings.get("skilled_min_accuracy", 0.75))
+    return out
+
+
+def from_export(path: str | Path) -> pd.DataFrame:
+    """The survey's answers.csv or answers.json."""
+    path = Path(path)
+    if not path.is_file():
+        raise AnswersError(f"no export at {path}")
+    try:
+        frame = pd.read_json(path, dtype=False) if path.suffix == ".json" else pd.read_csv(path, dtype=str,
+                                                                                         keep_default_na=False)
+    except ValueError as exc:
+        raise AnswersError(f"{path} is not a survey export ({exc})") from None
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise AnswersError(f"{path} is not a survey export: no column {', '.join(missing)}")
+    for column in ("gold", "target_present", "correct", "skilled"):
+        frame[column] = frame[column].map(lambda v: v is True or str(v).lower() == "true")
+    frame["run"] = frame["run"].astype(int)
+    frame["hit"] = frame["hit"].astype(int)
+    frame["target_position"] = frame["target_position"].map(lambda p: None if p in ("", None) or pd.isna(p)
+                                                            else int(p))
+    frame["choice"] = frame["choice"].astype(str)
+    frame["response_ms"] = pd.to_numeric(frame["response_ms"])
+    frame["blur"] = frame["blur"].fillna("").astype(str)
+    return tidy(frame)
+
+
+def tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    """The export's columns in its order, flags as booleans (so that even an empty frame filters), and
+    ``chose_absent``."""
+    frame = frame[COLUMNS].copy()
+    for column in ("gold", "target_present", "correct", "skilled"):
+        frame[column] = frame[column].astype(bool)
+    frame["run"] = frame["run"].astype(int)
+    frame["chose_absent"] = frame["choice"] == "absent"
+    return frame.reset_index(drop=True)
