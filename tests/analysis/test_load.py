@@ -40,7 +40,7 @@ def test_the_database_and_the_export_give_the_same_answers(app, database, tmp_pa
     pd.testing.assert_frame_equal(from_db[COMPARED], exported[COMPARED], check_dtype=False)
     assert (abs(from_db["response_ms"] - exported["response_ms"]) <= 1).all()
     assert set(from_db.loc[from_db["worker"] == "B", "choice"]) == {"absent"}
-    assert from_db["chose_absent"].sum() == 2 and from_db["gold"].sum() >= 2
+    assert from_db["chose_absent"].sum() == 2 and from_db["gold"].sum() >= 1  # A answered a whole HIT
     assert set(from_db.loc[from_db["worker"] == "B", "skilled"]) == {False}  # two tasks, fewer than three
     assert set(from_db.loc[from_db["worker"] == "A", "skilled"]) == {True}
 

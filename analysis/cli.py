@@ -1,0 +1,39 @@
+"""`mi-harness analyze`: plugged into the main CLI by entry point."""
+from __future__ import annotations
+
+import click
+
+from .load import AnswersError, from_database, from_export, study_settings
+from .report import write_report
+
+
+@click.command("analyze")
+@click.argument("study")
+@click.option("--database", "url", envvar="MI_SURVEY_DATABASE_URL", help="The survey's database (read-only).")
+@click.option("--export", "export", type=click.Path(dir_okay=False), help="An answers.csv / .json export instead.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True)
+@click.option("--method", type=click.Choice(["wilson", "beta"]), default="wilson", show_default=True,
+              help="Interval: Wilson score, or beta = Clopper-Pearson.")
+@click.option("--alpha", type=float, default=0.05, show_default=True)
+def analyze(study: str, url: str | None, export: str | None, out_dir: str, method: str, alpha: float) -> None:
+    """Identification accuracy of STUDY (its name) per model, attack and countermeasure: an HTML report and CSVs."""
+    if bool(url) == bool(export):
+        raise click.UsageError("give the survey's --database or an --export file (one of them)")
+    try:
+        if export:
+            frame, settings = from_export(export), {}
+            if not frame.empty and not (frame["study"] == study).any():
+                names = ", ".join(sorted(frame["study"].unique()))
+                raise click.ClickException(f"{export} holds no answers of study {study!r} (it has: {names})")
+            frame = frame[frame["study"] == study]
+        else:
+            frame, settings = from_database(url, study), study_settings(url, study)
+    except AnswersError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if frame.empty:
+        raise click.ClickException(f"study {study!r} has no answers yet: nothing to analyse")
+    report = write_report(frame, out_dir, f"Lineup study {study!r}", settings, method, alpha)
+    click.echo(f"report: {report}")
+
+
+commands = [analyze]

@@ -1,0 +1,78 @@
+"""The report's figures (matplotlib, written as PNG and SVG)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no screen
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+ROUNDING = re.compile(r"^round:([0-9.eE+-]+)$")
+
+
+def save(figure, out_dir: Path, name: str) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{name}.png", out_dir / f"{name}.svg"]
+    for path in paths:
+        figure.savefig(path, dpi=150, bbox_inches="tight")
+    plt.close(figure)
+    return paths
+
+
+def accuracy_per_model(by_run: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
+    """Like the paper's survey figure: accuracy per model, for all and for skilled workers, one bar per run,
+    with the interval as error bars and the random-face chance level as a line."""
+    figure, axes = plt.subplots(1, len(by_run), figsize=(5 * len(by_run), 3.6), sharey=True, squeeze=False)
+    for axis, (who, table) in zip(axes[0], by_run.items()):
+        axis.set_title(f"{who} workers")
+        if table.empty:
+            axis.text(0.5, 0.5, "no answers", ha="center", va="center", transform=axis.transAxes)
+            continue
+        models = sorted(table["model"].unique())
+        runs = sorted(table["run"].unique())
+        width = 0.8 / len(runs)
+        for k, run in enumerate(runs):
+            rows = table[table["run"] == run].set_index("model").reindex(models)
+            x = [m + k * width - 0.4 + width / 2 for m in range(len(models))]
+            axis.bar(x, rows["accuracy"], width, label=f"run {run}",
+                     yerr=[rows["accuracy"] - rows["ci_low"], rows["ci_high"] - rows["accuracy"]], capsize=3)
+        chance = table["chance_random_face"].mean()
+        axis.axhline(chance, color="grey", linestyle=":", label=f"random face ({chance:.0%})")
+        axis.set_xticks(range(len(models)), models)
+        axis.set_ylim(0, 1)
+        axis.set_ylabel("identification accuracy")
+        axis.legend(fontsize=8)
+    return save(figure, out_dir, "accuracy_per_model")
+
+
+def accuracy_against_rounding(table: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Accuracy against the rounding level r of round:r (the unprotected model at the left), per model."""
+    figure, axis = plt.subplots(figsize=(5.5, 3.6))
+    plotted = False
+    for (model, attack), rows in table.groupby(["model", "attack"]):
+        levels = []
+        for _, row in rows.iterrows():
+            match = ROUNDING.match(row["countermeasure"])
+            if row["countermeasure"] == "none" or match:
+                levels.append((float(match.group(1)) if match else 0.0, row))
+        if len(levels) < 2:
+            continue
+        levels.sort(key=lambda pair: pair[0])
+        x = list(range(len(levels)))
+        y = [r["accuracy"] for _, r in levels]
+        axis.errorbar(x, y, yerr=[[r["accuracy"] - r["ci_low"] for _, r in levels],
+                                  [r["ci_high"] - r["accuracy"] for _, r in levels]],
+                      marker="o", capsize=3, label=f"{model} ({attack})")
+        axis.set_xticks(x, ["none" if level == 0 else f"{level:g}" for level, _ in levels])
+        plotted = True
+    if not plotted:
+        plt.close(figure)
+        return []
+    axis.set_xlabel("confidences rounded to")
+    axis.set_ylabel("identification accuracy")
+    axis.set_ylim(0, 1)
+    axis.legend(fontsize=8)
+    return save(figure, out_dir, "accuracy_against_rounding")

@@ -1,0 +1,59 @@
+"""`mi-harness analyze` on a study built and answered by the test, checked against the database."""
+import csv
+import json
+import re
+
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+
+from attack.cli import main
+from tests.analysis.test_load import answer_some
+from tests.survey_app.conftest import app, bundle_dir, database, empty_database, new_study  # noqa: F401
+
+
+def test_the_report_matches_the_database(app, database, tmp_path, bundle_dir):  # noqa: F811
+    if not database.startswith("sqlite"):
+        return  # the loader's PostgreSQL path is covered in test_load; one report is enough
+    study = new_study(app, bundle_dir, name="reported", open_runs=(1, 2, 3), hit_size=42, answers_per_item=2,
+                      multiple_runs_per_worker=True, skilled_min_tasks=5, skilled_min_accuracy=0.3)
+    # a worker who always takes face 1, through all three runs, and a careless one with two answers
+    answer_some(app, study, "steady", 3 * 42, lambda k, c: c[0])
+    answer_some(app, study, "careless", 2, lambda k, c: "absent")
+    out = tmp_path / "report"
+    result = CliRunner().invoke(main, ["analyze", "reported", "--database", database, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    page = (out / "report.html").read_text()
+    assert "Wilson score" in page and "skilled: at least 5" in page and "data:image/png;base64" in page
+    engine = create_engine(database)
+    with engine.connect() as connection:
+        total, correct = connection.execute(text(
+            "SELECT count(*), sum(CASE WHEN correct THEN 1 ELSE 0 END) FROM answer")).one()
+        present = connection.execute(text(
+            "SELECT count(*) FROM answer a JOIN lineup l ON l.id = a.lineup_id WHERE l.target_present")).scalar()
+    engine.dispose()
+    rows = list(csv.DictReader(open(out / "tables" / "accuracy_all.csv")))
+    assert sum(int(r["answers"]) for r in rows) == total == 3 * 42 + 2
+    assert sum(int(r["correct"]) for r in rows) == correct
+    assert sum(int(r["present"]) for r in rows) == present
+    by_run = list(csv.DictReader(open(out / "tables" / "accuracy_all_by_model_run.csv")))
+    assert sorted({r["run"] for r in by_run}) == ["1", "2", "3"]
+    kappa = json.loads((out / "tables" / "kappa.json").read_text())
+    assert kappa["all"]["kappa"] is not None and kappa["all"]["runs"] == 3
+    assert (out / "figures" / "accuracy_per_model.svg").is_file()
+    assert (out / "figures" / "accuracy_against_rounding.png").is_file()  # none vs round:0.01 in the test bundle
+
+
+def test_empty_and_tiny_studies_get_a_message_not_a_crash(app, database, tmp_path, bundle_dir):  # noqa: F811
+    study = new_study(app, bundle_dir, name="quiet")
+    empty = CliRunner().invoke(main, ["analyze", "quiet", "--database", database, "--out", str(tmp_path / "a")])
+    assert empty.exit_code == 1 and "has no answers yet" in empty.output
+    answer_some(app, study, "only", 3, lambda k, c: c[1])
+    tiny = CliRunner().invoke(main, ["analyze", "quiet", "--database", database, "--out", str(tmp_path / "b")])
+    assert tiny.exit_code == 0, tiny.output
+    page = (tmp_path / "b" / "report.html").read_text()
+    words = re.sub(r"data:image/png;base64,[^\"]+", "", page)
+    assert "too few to conclude anything" in words and ">nan<" not in words.lower()
+    missing = CliRunner().invoke(main, ["analyze", "nope", "--database", database, "--out", str(tmp_path / "c")])
+    assert missing.exit_code == 1 and "no study named 'nope'" in missing.output
+    both = CliRunner().invoke(main, ["analyze", "quiet", "--out", str(tmp_path / "d")])
+    assert both.exit_code == 2 and "--database" in both.output
