@@ -52,8 +52,9 @@ def write_report(frame: pd.DataFrame, out_dir: str | Path, title: str, settings:
 def _html(title, frame, tables, kappa, figures, settings, method, alpha) -> str:
     reconstructions = frame[~frame["gold"]]
     parts = [f"<h1>{html.escape(title)}</h1>",
-             f"<p>{len(frame)} answers ({len(reconstructions)} about reconstructions, {int(frame['gold'].sum())} on gold "
-             f"items) from {frame['worker'].nunique()} workers in {frame['run'].nunique()} runs; "
+             f"<p>{len(frame)} answers ({len(reconstructions)} about reconstructions, "
+             f"{int(frame['gold'].sum())} on gold items) from {frame['worker'].nunique()} workers in "
+             f"{frame['run'].nunique()} runs; "
              f"{int(frame.loc[~frame['gold'] & frame['skilled']].shape[0])} answers from skilled workers. "
              f"Written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.</p>"]
     if len(reconstructions) < TINY:

@@ -6,8 +6,7 @@ from sqlalchemy.exc import DBAPIError
 
 from analysis.load import AnswersError, from_database, from_export, read_only_engine
 from survey_app.export import answer_rows, to_csv
-from tests.survey_app.conftest import (app, bundle_dir, database, empty_database, join, new_study,  # noqa: F401
-                                       task_form)
+from tests.survey_app.conftest import join, new_study, task_form
 
 COMPARED = ["study", "run", "worker", "hit", "item", "subject", "model", "attack", "countermeasure", "blur", "gold",
             "target_present", "target_position", "choice", "correct", "skilled"]
@@ -25,7 +24,7 @@ def answer_some(app, study, worker, n, pick):
                     data={"csrf_token": csrf, "assignment": token, "choice": pick(k, choices)})
 
 
-def test_the_database_and_the_export_give_the_same_answers(app, database, tmp_path, bundle_dir):  # noqa: F811
+def test_the_database_and_the_export_give_the_same_answers(app, database, tmp_path, bundle_dir):
     study = new_study(app, bundle_dir, name="loaded", hit_size=6, gold_items=4, gold_per_hit=1,
                       skilled_min_tasks=3, skilled_min_accuracy=0.0)
     answer_some(app, study, "A", 7, lambda k, c: c[k % 5])
@@ -45,7 +44,7 @@ def test_the_database_and_the_export_give_the_same_answers(app, database, tmp_pa
     assert set(from_db.loc[from_db["worker"] == "A", "skilled"]) == {True}
 
 
-def test_the_loader_cannot_write_and_names_what_is_missing(app, database, tmp_path, bundle_dir):  # noqa: F811
+def test_the_loader_cannot_write_and_names_what_is_missing(app, database, tmp_path, bundle_dir):
     new_study(app, bundle_dir, name="real")
     engine = read_only_engine(database)
     with engine.connect() as connection, pytest.raises(DBAPIError):

@@ -8,10 +8,10 @@ from sqlalchemy import create_engine, text
 
 from attack.cli import main
 from tests.analysis.test_load import answer_some
-from tests.survey_app.conftest import app, bundle_dir, database, empty_database, new_study  # noqa: F401
+from tests.survey_app.conftest import new_study
 
 
-def test_the_report_matches_the_database(app, database, tmp_path, bundle_dir):  # noqa: F811
+def test_the_report_matches_the_database(app, database, tmp_path, bundle_dir):
     if not database.startswith("sqlite"):
         return  # the loader's PostgreSQL path is covered in test_load; one report is enough
     study = new_study(app, bundle_dir, name="reported", open_runs=(1, 2, 3), hit_size=42, answers_per_item=2,
@@ -43,7 +43,7 @@ def test_the_report_matches_the_database(app, database, tmp_path, bundle_dir):  
     assert (out / "figures" / "accuracy_against_rounding.png").is_file()  # none vs round:0.01 in the test bundle
 
 
-def test_empty_and_tiny_studies_get_a_message_not_a_crash(app, database, tmp_path, bundle_dir):  # noqa: F811
+def test_empty_and_tiny_studies_get_a_message_not_a_crash(app, database, tmp_path, bundle_dir):
     study = new_study(app, bundle_dir, name="quiet")
     empty = CliRunner().invoke(main, ["analyze", "quiet", "--database", database, "--out", str(tmp_path / "a")])
     assert empty.exit_code == 1 and "has no answers yet" in empty.output
