@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .load import AnswersError, from_database, from_export, study_settings
+from .load import AnswersError, from_database, from_export, reconstruction_gallery, study_settings
 from .report import write_report
 
 
@@ -19,6 +19,7 @@ def analyze(study: str, url: str | None, export: str | None, out_dir: str, metho
     """Identification accuracy of STUDY (its name) per model, attack and countermeasure: an HTML report and CSVs."""
     if bool(url) == bool(export):
         raise click.UsageError("give the survey's --database or an --export file (one of them)")
+    gallery = None
     try:
         if export:
             frame, settings = from_export(export), {}
@@ -28,11 +29,12 @@ def analyze(study: str, url: str | None, export: str | None, out_dir: str, metho
             frame = frame[frame["study"] == study]
         else:
             frame, settings = from_database(url, study), study_settings(url, study)
+            gallery = reconstruction_gallery(url, study)
     except AnswersError as exc:
         raise click.ClickException(str(exc)) from exc
     if frame.empty:
         raise click.ClickException(f"study {study!r} has no answers yet: nothing to analyse")
-    report = write_report(frame, out_dir, f"Lineup study {study!r}", settings, method, alpha)
+    report = write_report(frame, out_dir, f"Lineup study {study!r}", settings, method, alpha, gallery)
     click.echo(f"report: {report}")
 
 

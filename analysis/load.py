@@ -136,3 +136,24 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     frame["run"] = frame["run"].astype(int)
     frame["chose_absent"] = frame["choice"] == "absent"
     return frame.reset_index(drop=True)
+
+
+GALLERY_SQL = text("""
+SELECT i.subject, i.model, i.attack, i.countermeasure, i.external_id, img.png AS reconstruction,
+       (SELECT fimg.png FROM lineup_face f JOIN lineup l2 ON l2.id = f.lineup_id JOIN image fimg ON fimg.id = f.image_id
+        WHERE l2.study_id = s.id AND f.subject = i.subject ORDER BY f.id LIMIT 1) AS photo
+FROM item i JOIN study s ON s.id = i.study_id JOIN image img ON img.id = i.image_id
+WHERE s.name = :study AND NOT i.is_gold AND i.countermeasure = 'none' AND i.attack IN ('mi-face', 'external')
+ORDER BY i.subject, i.model
+""")
+
+
+def reconstruction_gallery(url: str, study: str) -> pd.DataFrame:
+    """Each unprotected white-box (or external) reconstruction's PNG beside a real photo of its subject, as the
+    study serves them: subject, model, reconstruction, photo (PNG bytes; photo None if no lineup shows one)."""
+    engine = read_only_engine(url)
+    try:
+        with engine.connect() as connection:
+            return pd.DataFrame(connection.execute(GALLERY_SQL, {"study": study}).mappings().all())
+    finally:
+        engine.dispose()

@@ -76,3 +76,33 @@ def accuracy_against_rounding(table: pd.DataFrame, out_dir: Path) -> list[Path]:
     axis.set_ylim(0, 1)
     axis.legend(fontsize=8)
     return save(figure, out_dir, "accuracy_against_rounding")
+
+
+def reconstruction_gallery(gallery: pd.DataFrame, out_dir: Path, subjects: int = 8) -> list[Path]:
+    """Like the paper's softmax / MLP / DAE figure: a real photo of each person, then each model's reconstruction."""
+    import io
+
+    from PIL import Image
+
+    if gallery.empty:
+        return []
+    models = sorted(gallery["model"].unique())
+    shown = sorted(gallery["subject"].unique(), key=lambda s: (len(s), s))[:subjects]
+    figure, axes = plt.subplots(len(shown), len(models) + 1, figsize=(1.3 * (len(models) + 1), 1.6 * len(shown)),
+                                squeeze=False)
+    for r, subject in enumerate(shown):
+        rows = gallery[gallery["subject"] == subject]
+        cells = [("photo", rows["photo"].dropna().iloc[0] if rows["photo"].notna().any() else None)]
+        cells += [(m, rows.loc[rows["model"] == m, "reconstruction"].iloc[0] if (rows["model"] == m).any() else None)
+                  for m in models]
+        for c, (label, png) in enumerate(cells):
+            axis = axes[r][c]
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if png is not None:
+                axis.imshow(Image.open(io.BytesIO(png)), cmap="gray", vmin=0, vmax=255)
+            if r == 0:
+                axis.set_title(label, fontsize=9)
+            if c == 0:
+                axis.set_ylabel(subject, fontsize=9)
+    return save(figure, out_dir, "reconstruction_gallery")

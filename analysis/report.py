@@ -29,7 +29,9 @@ def build_tables(frame: pd.DataFrame, method: str, alpha: float) -> dict[str, pd
 
 
 def write_report(frame: pd.DataFrame, out_dir: str | Path, title: str, settings: dict | None = None,
-                 method: str = "wilson", alpha: float = 0.05) -> Path:
+                 method: str = "wilson", alpha: float = 0.05, gallery: pd.DataFrame | None = None) -> Path:
+    """``gallery`` (from the database, see ``load.reconstruction_gallery``) adds the photo-beside-reconstruction
+    figure; an export has no images."""
     out = Path(out_dir)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     reconstructions = frame[~frame["gold"]]
@@ -44,6 +46,8 @@ def write_report(frame: pd.DataFrame, out_dir: str | Path, title: str, settings:
         figures += plots.accuracy_per_model({"all": tables["accuracy_all_by_model_run"],
                                              "skilled": tables["accuracy_skilled_by_model_run"]}, out / "figures")
         figures += plots.accuracy_against_rounding(tables["accuracy_all"], out / "figures")
+    if gallery is not None:
+        figures += plots.reconstruction_gallery(gallery, out / "figures")
     page = _html(title, frame, tables, kappa, figures, settings or {}, method, alpha)
     (out / "report.html").write_text(page)
     return out / "report.html"
