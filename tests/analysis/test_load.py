@@ -6,30 +6,18 @@ from sqlalchemy.exc import DBAPIError
 
 from analysis.load import AnswersError, from_database, from_export, read_only_engine
 from survey_app.export import answer_rows, to_csv
-from tests.survey_app.conftest import join, new_study, task_form
+from tests.survey_app.conftest import answer_lineups, new_study
 
 COMPARED = ["study", "run", "worker", "hit", "item", "subject", "model", "attack", "countermeasure", "blur", "gold",
             "target_present", "target_position", "choice", "correct", "skilled"]
 
 
-def answer_some(app, study, worker, n, pick):
-    client = app.test_client()
-    join(client, study, worker)
-    for k in range(n):
-        page = client.get(f"/s/{study.slug}/task?more=1", follow_redirects=True)
-        if "Task " not in page.text:
-            return
-        csrf, token, choices = task_form(page.text)
-        client.post(f"/s/{study.slug}/answer",
-                    data={"csrf_token": csrf, "assignment": token, "choice": pick(k, choices)})
-
-
 def test_the_database_and_the_export_give_the_same_answers(app, database, tmp_path, bundle_dir):
     study = new_study(app, bundle_dir, name="loaded", hit_size=6, gold_items=4, gold_per_hit=1,
                       skilled_min_tasks=3, skilled_min_accuracy=0.0)
-    answer_some(app, study, "A", 7, lambda k, c: c[k % 5])
-    answer_some(app, study, "B", 2, lambda k, c: "absent")
-    answer_some(app, study, "C", 5, lambda k, c: c[0])
+    answer_lineups(app, study, "A", 7, lambda k, c: c[k % 5])
+    answer_lineups(app, study, "B", 2, lambda k, c: "absent")
+    answer_lineups(app, study, "C", 5, lambda k, c: c[0])
     with app.extensions["survey_db"]() as session:
         rows = answer_rows(session, session.merge(study))
     (tmp_path / "answers.csv").write_text(to_csv(rows))

@@ -7,8 +7,7 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
 from attack.cli import main
-from tests.analysis.test_load import answer_some
-from tests.survey_app.conftest import new_study
+from tests.survey_app.conftest import answer_lineups, new_study
 
 
 def test_the_report_matches_the_database(app, database, tmp_path, bundle_dir):
@@ -17,8 +16,8 @@ def test_the_report_matches_the_database(app, database, tmp_path, bundle_dir):
     study = new_study(app, bundle_dir, name="reported", open_runs=(1, 2, 3), hit_size=42, answers_per_item=2,
                       multiple_runs_per_worker=True, skilled_min_tasks=5, skilled_min_accuracy=0.3)
     # a worker who always takes face 1, through all three runs, and a careless one with two answers
-    answer_some(app, study, "steady", 3 * 42, lambda k, c: c[0])
-    answer_some(app, study, "careless", 2, lambda k, c: "absent")
+    answer_lineups(app, study, "steady", 3 * 42, lambda k, c: c[0])
+    answer_lineups(app, study, "careless", 2, lambda k, c: "absent")
     out = tmp_path / "report"
     result = CliRunner().invoke(main, ["analyze", "reported", "--database", database, "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -49,7 +48,7 @@ def test_empty_and_tiny_studies_get_a_message_not_a_crash(app, database, tmp_pat
     study = new_study(app, bundle_dir, name="quiet")
     empty = CliRunner().invoke(main, ["analyze", "quiet", "--database", database, "--out", str(tmp_path / "a")])
     assert empty.exit_code == 1 and "has no answers yet" in empty.output
-    answer_some(app, study, "only", 3, lambda k, c: c[1])
+    answer_lineups(app, study, "only", 3, lambda k, c: c[1])
     tiny = CliRunner().invoke(main, ["analyze", "quiet", "--database", database, "--out", str(tmp_path / "b")])
     assert tiny.exit_code == 0, tiny.output
     page = (tmp_path / "b" / "report.html").read_text()

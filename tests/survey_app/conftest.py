@@ -149,6 +149,21 @@ def join(client, study, worker_id: str):
     return response
 
 
+def answer_lineups(app, study, worker_id: str, n: int, pick=lambda k, choices: choices[0]):
+    """A worker joins and answers up to ``n`` lineups, taking new HITs as they finish them; ``pick(k, choices)``
+    chooses among the five face tokens (or returns "absent"). Returns the worker's client."""
+    client = app.test_client()
+    join(client, study, worker_id)
+    for k in range(n):
+        page = client.get(f"/s/{study.slug}/task?more=1", follow_redirects=True)
+        if "Task " not in page.text:
+            break
+        csrf, token, choices = task_form(page.text)
+        client.post(f"/s/{study.slug}/answer",
+                    data={"csrf_token": csrf, "assignment": token, "choice": pick(k, choices)})
+    return client
+
+
 def count(session: Session, table: str) -> int:
     return session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
 

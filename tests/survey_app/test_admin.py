@@ -8,7 +8,7 @@ from sqlalchemy import select
 from survey_app.auth import create_admin
 from survey_app.models import Answer, Lineup, Study, Worker
 
-from .conftest import count, csrf_of, join, new_study, task_form
+from .conftest import answer_lineups, count, csrf_of, join, new_study, task_form
 
 PASSWORD = "correct horse battery"
 
@@ -32,19 +32,6 @@ def api_token(client, name="ada"):
     response = client.post("/api/v1/token", headers={"Authorization": f"Basic {basic}"})
     assert response.status_code == 200
     return {"Authorization": f"Bearer {response.json['token']}"}
-
-
-def work(app, study, worker_id, answers):
-    """A worker answers ``answers`` lineups: choosing the target where present, else the first face."""
-    client = app.test_client()
-    join(client, study, worker_id)
-    for _ in range(answers):
-        page = client.get(f"/s/{study.slug}/task?more=1", follow_redirects=True)
-        if "Task " not in page.text:
-            break
-        csrf, token, choices = task_form(page.text)
-        client.post(f"/s/{study.slug}/answer", data={"csrf_token": csrf, "assignment": token, "choice": choices[0]})
-    return client
 
 
 def test_admin_pages_need_a_login_and_a_right_password(app, client, bundle_dir):
@@ -110,8 +97,8 @@ def test_create_configure_and_run_a_study_from_the_pages(app, client, db, bundle
 def test_live_progress_workers_block_and_export(app, client, db, bundle_dir):
     make_admin(app)
     study = new_study(app, bundle_dir, hit_size=6, skilled_min_tasks=5)
-    work(app, study, "good", 6)
-    blocked_client = work(app, study, "bad", 2)
+    answer_lineups(app, study, "good", 6)
+    blocked_client = answer_lineups(app, study, "bad", 2)
     login(client)
     page = client.get(f"/admin/studies/{study.id}")
     assert ">8<" in page.text.replace(" ", "")  # answers in run 1
@@ -138,7 +125,7 @@ def test_live_progress_workers_block_and_export(app, client, db, bundle_dir):
 def test_the_export_says_exactly_what_was_answered(app, client, db, bundle_dir):
     make_admin(app)
     study = new_study(app, bundle_dir, hit_size=42, skilled_min_tasks=3, skilled_min_accuracy=0.0)
-    work(app, study, "W1", 42)
+    answer_lineups(app, study, "W1", 42)
     login(client)
     rows = client.get(f"/admin/studies/{study.id}/answers.json").json
     assert len(rows) == 42
@@ -205,7 +192,7 @@ def test_the_json_api(app, client, db, bundle_dir):
     assert client.post(f"/api/v1/studies/{study_id}/runs/2/explode", headers=headers).status_code == 404
     assert client.get("/api/v1/studies/999", headers=headers).status_code == 404
     study = db.get(Study, study_id)
-    work(app, study, "W1", 3)
+    answer_lineups(app, study, "W1", 3)
     assert len(client.get(f"/api/v1/studies/{study_id}/answers", headers=headers).json) == 3
     items = client.get(f"/api/v1/studies/{study_id}/items", headers=headers).json
     assert sum(i["answers"]["1"] for i in items) == 3
