@@ -107,12 +107,7 @@ def study(study_id: int):
 def settings(study_id: int):
     db = database.session()
     found = study_or_404(study_id)
-    try:
-        configure(db, found, _settings_from_form(False))
-    except StudyActionError as exc:
-        db.rollback()
-        abort(400, str(exc))
-    db.commit()
+    database.commit_or_abort(lambda: configure(db, found, _settings_from_form(False)), StudyActionError)
     flash("settings saved")
     return redirect(url_for(".study", study_id=study_id), 303)
 
@@ -124,12 +119,8 @@ def run_action(study_id: int, number: int, action: str):
     found = study_or_404(study_id)
     if action not in ("open", "close"):
         abort(404, "a run can be opened or closed")
-    try:
-        set_run_status(db, found, number, "open" if action == "open" else "closed")
-    except StudyActionError as exc:
-        db.rollback()
-        abort(400, str(exc))
-    db.commit()
+    status = "open" if action == "open" else "closed"
+    database.commit_or_abort(lambda: set_run_status(db, found, number, status), StudyActionError)
     return redirect(url_for(".study", study_id=study_id), 303)
 
 
@@ -147,12 +138,8 @@ def worker_action(study_id: int, worker_id: int, action: str):
     db = database.session()
     if action not in ("block", "unblock"):
         abort(404, "a worker can be blocked or unblocked")
-    try:
-        set_blocked(db, study_or_404(study_id), worker_id, action == "block")
-    except StudyActionError as exc:
-        db.rollback()
-        abort(404, str(exc))
-    db.commit()
+    database.commit_or_abort(lambda: set_blocked(db, study_or_404(study_id), worker_id, action == "block"),
+                             StudyActionError, 404)
     return redirect(url_for(".workers", study_id=study_id), 303)
 
 

@@ -121,12 +121,7 @@ def items(study_id: int):
 def settings(study_id: int):
     db = database.session()
     found = _study(study_id)
-    try:
-        configure(db, found, _json_body())
-    except StudyActionError as exc:
-        db.rollback()
-        abort(400, str(exc))
-    db.commit()
+    database.commit_or_abort(lambda: configure(db, found, _json_body()), StudyActionError)
     return jsonify(found.settings)
 
 
@@ -136,12 +131,8 @@ def run_action(study_id: int, number: int, action: str):
     if action not in ("open", "close"):
         abort(404, "a run can be opened or closed")
     db = database.session()
-    try:
-        run = set_run_status(db, _study(study_id), number, "open" if action == "open" else "closed")
-    except StudyActionError as exc:
-        db.rollback()
-        abort(400, str(exc))
-    db.commit()
+    status = "open" if action == "open" else "closed"
+    run = database.commit_or_abort(lambda: set_run_status(db, _study(study_id), number, status), StudyActionError)
     return jsonify(number=run.number, status=run.status)
 
 
@@ -157,12 +148,8 @@ def worker_action(study_id: int, worker_id: int, action: str):
     if action not in ("block", "unblock"):
         abort(404, "a worker can be blocked or unblocked")
     db = database.session()
-    try:
-        worker = set_blocked(db, _study(study_id), worker_id, action == "block")
-    except StudyActionError as exc:
-        db.rollback()
-        abort(404, str(exc))
-    db.commit()
+    worker = database.commit_or_abort(lambda: set_blocked(db, _study(study_id), worker_id, action == "block"),
+                                      StudyActionError, 404)
     return jsonify(worker=worker.external_id, blocked=worker.blocked)
 
 

@@ -20,7 +20,7 @@ try:
 except ImportError:  # Windows: the busy timeout alone
     fcntl = None
 
-from flask import current_app, g
+from flask import abort, current_app, g
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -121,6 +121,19 @@ def _close_session(_exc) -> None:
     db = g.pop("db", None)
     if db is not None:
         db.close()
+
+
+def commit_or_abort(action, refused: type[Exception], status: int = 400):
+    """Run ``action()`` in the request's session and commit; if it raises ``refused``, roll back and answer
+    ``status`` with its message. Returns what ``action`` returned."""
+    db = session()
+    try:
+        result = action()
+    except refused as exc:
+        db.rollback()
+        abort(status, str(exc))
+    db.commit()
+    return result
 
 
 def secret_key(factory: sessionmaker) -> str:
