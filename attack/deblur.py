@@ -7,9 +7,8 @@ so the term's gradient is exact even for a black-box attacker, who owns it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 import torch

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from attack.bundle import read_bundle
-from attack.deblur import Blur
 from attack.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from attack.deblur import Blur
 from attack.evaluate import standardise
 from attack.faces import Split
 from attack.reconstruct import AttackRequest, run_attack, save_to_bundle

@@ -5,16 +5,10 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
@@ -166,42 +160,3 @@ def answer_lineups(app, study, worker_id: str, n: int, pick=lambda k, choices: c
 
 def count(session: Session, table: str) -> int:
     return session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`mi-harness serve` in a subprocess on a free port: the real production server."""
-
-    def __init__(self, url: str, workers: int = 2, threads: int = 4) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        script = Path(sys.executable).with_name("mi-harness")
-        self.process = subprocess.Popen(
-            [str(script if script.exists() else shutil.which("mi-harness")), "serve", "--database", url,
-             "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--threads", str(threads)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited: {self.process.stdout.read()}")
-            try:
-                if requests.get(self.base + "/hello", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("the server did not answer within 60 s")
-
-    def stop(self) -> str:
-        self.process.terminate()
-        try:
-            out, _ = self.process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            out, _ = self.process.communicate()
-        return out

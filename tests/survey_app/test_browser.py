@@ -8,9 +8,8 @@ from sqlalchemy.orm import Session
 from survey_app.importer import create_study, load_bundle, settings_from
 from survey_app.migrate import upgrade
 from survey_app.models import Answer, Hit
+from survey_app.server import ServerProcess as Server
 from survey_app.studies import set_run_status
-
-from .conftest import Server
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"

@@ -7,8 +7,9 @@ import requests
 from click.testing import CliRunner
 
 from attack.cli import main
+from survey_app.server import ServerProcess as Server
 
-from .conftest import Server, csrf_of, task_form
+from .conftest import csrf_of, task_form
 
 
 def run(*args, env=None):

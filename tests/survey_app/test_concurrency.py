@@ -14,9 +14,10 @@ from survey_app.db import make_engine
 from survey_app.importer import create_study, load_bundle, settings_from
 from survey_app.migrate import upgrade
 from survey_app.models import Answer, Assignment, Hit
+from survey_app.server import ServerProcess as Server
 from survey_app.studies import set_run_status
 
-from .conftest import Server, task_form
+from .conftest import task_form
 
 WORKERS, HIT_SIZE = 40, 8
 
