@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from .load import AnswersError, from_database, from_export, reconstruction_gallery, study_settings
+from .machine import read_machine_scores
 from .report import write_report
 
 
@@ -12,15 +13,20 @@ from .report import write_report
 @click.option("--database", "url", envvar="MI_SURVEY_DATABASE_URL", help="The survey's database (read-only).")
 @click.option("--export", "export", type=click.Path(dir_okay=False), help="An answers.csv / .json export instead.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True)
+@click.option("--machine", type=click.Path(dir_okay=False),
+              help="The machine evaluator's scores of the same bundle (`mi-harness evaluate BUNDLE --csv FILE`).")
 @click.option("--method", type=click.Choice(["wilson", "beta"]), default="wilson", show_default=True,
               help="Interval: Wilson score, or beta = Clopper-Pearson.")
 @click.option("--alpha", type=float, default=0.05, show_default=True)
-def analyze(study: str, url: str | None, export: str | None, out_dir: str, method: str, alpha: float) -> None:
+def analyze(study: str, url: str | None, export: str | None, out_dir: str, machine: str | None, method: str,
+            alpha: float) -> None:
     """Identification accuracy of STUDY (its name) per model, attack and countermeasure: an HTML report and CSVs."""
     if bool(url) == bool(export):
         raise click.UsageError("give the survey's --database or an --export file (one of them)")
-    gallery = None
+    gallery = scores = None
     try:
+        if machine:
+            scores = read_machine_scores(machine)
         if export:
             frame, settings = from_export(export), {}
             if not frame.empty and not (frame["study"] == study).any():
@@ -34,7 +40,7 @@ def analyze(study: str, url: str | None, export: str | None, out_dir: str, metho
         raise click.ClickException(str(exc)) from exc
     if frame.empty:
         raise click.ClickException(f"study {study!r} has no answers yet: nothing to analyse")
-    report = write_report(frame, out_dir, f"Lineup study {study!r}", settings, method, alpha, gallery)
+    report = write_report(frame, out_dir, f"Lineup study {study!r}", settings, method, alpha, gallery, scores)
     click.echo(f"report: {report}")
 
 

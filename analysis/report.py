@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import plots
+from .machine import side_by_side
 from .metrics import accuracy_table, compare_countermeasures, kappa_across_runs
 
 TINY = 10
@@ -29,13 +30,17 @@ def build_tables(frame: pd.DataFrame, method: str, alpha: float) -> dict[str, pd
 
 
 def write_report(frame: pd.DataFrame, out_dir: str | Path, title: str, settings: dict | None = None,
-                 method: str = "wilson", alpha: float = 0.05, gallery: pd.DataFrame | None = None) -> Path:
+                 method: str = "wilson", alpha: float = 0.05, gallery: pd.DataFrame | None = None,
+                 machine: pd.DataFrame | None = None) -> Path:
     """``gallery`` (from the database, see ``load.reconstruction_gallery``) adds the photo-beside-reconstruction
-    figure; an export has no images."""
+    figure; an export has no images. ``machine`` (``machine.read_machine_scores``) adds the machine evaluator's
+    scores beside the people's."""
     out = Path(out_dir)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     reconstructions = frame[~frame["gold"]]
     tables = build_tables(frame, method, alpha)
+    if machine is not None:
+        tables["people_and_machine"] = side_by_side(tables["accuracy_all"], tables["accuracy_skilled"], machine)
     for name, table in tables.items():
         table.to_csv(out / "tables" / f"{name}.csv", index=False)
     kappa = {who: kappa_across_runs(frame[frame["skilled"]] if who == "skilled" else frame)
@@ -46,6 +51,8 @@ def write_report(frame: pd.DataFrame, out_dir: str | Path, title: str, settings:
         figures += plots.accuracy_per_model({"all": tables["accuracy_all_by_model_run"],
                                              "skilled": tables["accuracy_skilled_by_model_run"]}, out / "figures")
         figures += plots.accuracy_against_rounding(tables["accuracy_all"], out / "figures")
+        if machine is not None:
+            figures += plots.people_against_machine(tables["people_and_machine"], out / "figures")
     if gallery is not None:
         figures += plots.reconstruction_gallery(gallery, out / "figures")
     page = _html(title, frame, tables, kappa, figures, settings or {}, method, alpha)
@@ -97,6 +104,16 @@ def _html(title, frame, tables, kappa, figures, settings, method, alpha) -> str:
                      + (f"{k['kappa']:.3f} [{k['ci_low']:.3f}, {k['ci_high']:.3f}] over {k['items']} items and "
                         f"{k['runs']} runs ({html.escape(k['note'])})" if k["kappa"] is not None
                         else html.escape(k["note"])) + "</p>")
+    if "people_and_machine" in tables:
+        parts.append("<h2>People and the machine evaluator</h2><p>The machine evaluator (<code>mi-harness "
+                     "evaluate</code>) names one of all 40 subjects by nearest neighbour over the AT&amp;T photos, "
+                     "by pixel correlation and in an eigenface space; people pick one of five faces or none. "
+                     "Top-1 among 40 is the harder test, so the columns are comparable in direction, not in "
+                     "level.</p>")
+        parts.append(_table(tables["people_and_machine"], ["model", "attack", "countermeasure", "blur", "answers",
+                                                           "accuracy", "hit_rate", "skilled_accuracy",
+                                                           "skilled_hit_rate", "machine_items", "top1_pixel",
+                                                           "top1_eigen", "top5_eigen", "ssim"]))
     style = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:auto;padding:1rem}"
              "table{border-collapse:collapse;font-size:.85rem}td,th{border-bottom:1px solid #ddd;padding:.2rem .5rem}"
              ".warning{background:#fff3cd;padding:.5rem}img{max-width:100%}")

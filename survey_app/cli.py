@@ -1,14 +1,16 @@
 """`mi-harness db | admin | serve | study`: the survey's commands, plugged into the main CLI by entry points."""
 from __future__ import annotations
 
+import csv
 import functools
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
 import click
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from . import migrate
@@ -202,4 +204,62 @@ def serve(url: str, bind: str, workers: int, threads: int) -> None:
     Server().run()
 
 
-commands = [db_group, admin_group, study_group, serve]
+@click.command("simulate")
+@database_option
+@click.argument("study")
+@click.option("--workers", "n_workers", type=int, default=30, show_default=True, help="Bots in the panel.")
+@click.option("--hits-per-worker", type=int, default=3, show_default=True, help="Most HITs a bot takes.")
+@click.option("--concurrency", type=int, default=8, show_default=True, help="Bots working at the same time.")
+@click.option("--url", "base_url", help="A running survey server (default: serve --database on a free local port "
+              "while the panel works).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Profiles, skills and choices of the bots.")
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Write the panel (profile, skill, answers).")
+@survey_errors
+def simulate(url, study, n_workers, hits_per_worker, concurrency, base_url, seed, csv_out) -> None:
+    """Send a panel of worker bots through STUDY (its name, id or link) over HTTP, as people would take it."""
+    from .server import ServerProcess
+    from .simulate import PANEL_COLUMNS, panel_rows, personas, run_panel
+
+    if n_workers < 1 or hits_per_worker < 1 or concurrency < 1:
+        raise click.BadParameter("--workers, --hits-per-worker and --concurrency must be at least 1")
+    slug, expected = _open_study(url, study)
+    panel = personas(n_workers, seed)
+    if base_url:
+        results = run_panel(base_url, slug, panel, hits_per_worker, concurrency, expected)
+    else:
+        with ServerProcess(url, workers=2, threads=max(4, concurrency)) as server:
+            results = run_panel(server.base, slug, panel, hits_per_worker, concurrency, expected)
+    rows = panel_rows(results)
+    if csv_out:
+        with open(csv_out, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=PANEL_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+    for profile in sorted({r["profile"] for r in rows}):
+        mine = [r for r in rows if r["profile"] == profile]
+        click.echo(f"{profile}: {len(mine)} workers, {sum(r['answers'] for r in mine)} answers, "
+                   f"{sum(r['hits_completed'] for r in mine)} HITs completed")
+    errors = [r for r in rows if r["error"]]
+    for row in errors[:5]:
+        click.echo(f"{row['worker']} stopped: {row['error']}", err=True)
+    if errors:
+        raise click.ClickException(f"{len(errors)} of {len(rows)} bots stopped on an error")
+
+
+def _open_study(url: str, study: str) -> tuple[str, int | None]:
+    """The study's slug (from a name, an id or a /s/SLUG/ link) and the answers its open runs still need."""
+    match = re.search(r"/s/([A-Za-z0-9_-]+)/?$", study)
+    with _session(url) as db:
+        found = db.scalar(select(Study).where(or_(Study.name == study, Study.slug == (match[1] if match else study),
+                                                  Study.id == (int(study) if study.isdigit() else -1))))
+        if found is None:
+            names = ", ".join(db.scalars(select(Study.name).order_by(Study.id))) or "none"
+            raise click.ClickException(f"no study {study!r} in {url} (it has: {names})")
+        runs = [r for r in summary(db, found)["runs"] if r["status"] == "open"]
+    if not runs:
+        raise click.ClickException(f"no run of study {found.name!r} is open, so there is no work: open one with "
+                                   f"`mi-harness study run {found.id} 1 open`")
+    return found.slug, sum(max(0, r["needed"] - r["answers"]) for r in runs)
+
+
+commands = [db_group, admin_group, study_group, serve, simulate]

@@ -1,0 +1,242 @@
+"""A simulated panel: worker bots that take a study through its real HTTP pages, as people would.
+
+A bot arrives by the study's link, consents, answers one lineup per page and collects a completion code per
+HIT; it sees only what a person sees (the pages and the images they link to), never the database. It picks
+the face that looks most like the reconstruction by a perceptual similarity (blurred pixels and edges, not
+the machine evaluator's measure), with a per-worker sharpness: attentive bots almost always take the best
+match, casual ones often do not, careless ones lean on the first face, and random ones click anything. So a
+lab can rehearse a study, and the skilled-worker filter has something real to find.
+"""
+from __future__ import annotations
+
+import io
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from urllib.parse import urljoin
+
+import numpy as np
+import requests
+from PIL import Image
+from scipy import ndimage
+from tqdm import tqdm
+
+PROFILES = {
+    # name: (share of the panel, range of sharpness k in p(face) ~ exp(k * z-scored similarity))
+    "attentive": (0.55, (5.0, 10.0)),
+    "casual": (0.25, (1.0, 3.0)),
+    "careless": (0.10, (0.0, 0.7)),
+    "random": (0.10, (0.0, 0.0)),
+}
+ABSENT_CRITERION = (1.35, 1.6)
+"""A bot answers "not in this lineup" in proportion to exp(k * c), c drawn from this range: the best face's
+z-score among five is at most 1.79, and lies near it only when one face stands out."""
+
+
+class PanelError(RuntimeError):
+    pass
+
+
+@dataclass
+class Persona:
+    worker_id: str
+    profile: str
+    skill: float
+    absent_criterion: float
+    seed: int
+
+
+@dataclass
+class BotResult:
+    persona: Persona
+    answers: int = 0
+    codes: list[str] = field(default_factory=list)
+    stopped: str = ""
+    error: str | None = None
+
+
+def personas(count: int, seed: int = 0, prefix: str = "bot") -> list[Persona]:
+    """``count`` workers with profiles in the PROFILES shares (largest remainder), shuffled by ``seed``."""
+    if count < 1:
+        raise ValueError("a panel needs at least one worker")
+    shares = {name: share * count for name, (share, _) in PROFILES.items()}
+    counts = {name: int(v) for name, v in shares.items()}
+    for name in sorted(shares, key=lambda n: counts[n] - shares[n])[: count - sum(counts.values())]:
+        counts[name] += 1
+    rng = random.Random(seed)
+    names = [name for name, n in counts.items() for _ in range(n)]
+    rng.shuffle(names)
+    out = []
+    for k, name in enumerate(names):
+        low, high = PROFILES[name][1]
+        out.append(Persona(f"{prefix}-{seed}-{k + 1:03d}", name, rng.uniform(low, high),
+                           rng.uniform(*ABSENT_CRITERION), rng.randrange(2**31)))
+    return out
+
+
+def features(image: np.ndarray) -> np.ndarray:
+    """What a glance keeps of a face: its blurred shading and its blurred edges, each standardised."""
+    image = image.astype(np.float64)
+    shade = ndimage.gaussian_filter(image, 2.0)[::2, ::2]
+    smooth = ndimage.gaussian_filter(image, 1.5)
+    edges = np.hypot(ndimage.sobel(smooth, 0), ndimage.sobel(smooth, 1))[::2, ::2]
+    parts = [(p - p.mean()) / max(p.std(), 1e-9) for p in (shade.ravel(), edges.ravel())]
+    vector = np.concatenate(parts)
+    return vector / max(np.linalg.norm(vector), 1e-9)  # a flat image is like nothing: the zero vector
+
+
+def choose(persona: Persona, probes: list[np.ndarray], faces: list[np.ndarray], can_say_absent: bool,
+           rng: random.Random) -> int | None:
+    """The index of the chosen face, or None for "not in this lineup"."""
+    options = len(faces) + can_say_absent
+    if persona.profile == "random":
+        pick = rng.randrange(options)
+        return None if pick == len(faces) else pick
+    probe_features = [features(p) for p in probes]
+    similarity = np.array([np.mean([pf @ features(f) for pf in probe_features]) for f in faces])
+    z = (similarity - similarity.mean()) / max(similarity.std(), 1e-9)
+    utility = persona.skill * z
+    if persona.profile == "careless":
+        utility[0] += 1.0  # the first face, without looking further
+    if can_say_absent:
+        utility = np.append(utility, persona.skill * persona.absent_criterion)
+    weights = np.exp(utility - utility.max())
+    pick = rng.choices(range(options), weights=weights)[0]
+    return None if pick == len(faces) else pick
+
+
+class _Page(HTMLParser):
+    """The parts of a survey page a bot acts on: hidden inputs, choice buttons, images, completion codes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: dict[str, str] = {}
+        self.choices: list[str] = []
+        self.images: dict[str, str] = {}  # alt -> src
+        self.codes: list[str] = []
+        self._in_code = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "input" and a.get("type") == "hidden":
+            self.inputs[a.get("name", "")] = a.get("value", "")
+        elif tag == "button" and a.get("name") == "choice":
+            self.choices.append(a.get("value", ""))
+        elif tag == "img":
+            self.images[a.get("alt", "")] = a.get("src", "")
+        elif tag == "code" and "completion-code" in (a.get("class") or ""):
+            self._in_code = True
+
+    def handle_data(self, data):
+        if self._in_code:
+            self.codes.append(data.strip())
+
+    def handle_endtag(self, tag):
+        if tag == "code":
+            self._in_code = False
+
+
+def parse(html: str) -> _Page:
+    page = _Page()
+    page.feed(html)
+    return page
+
+
+class Bot:
+    """One simulated worker with its own cookie jar, taking up to ``hits`` HITs."""
+
+    def __init__(self, base_url: str, slug: str, persona: Persona, hits: int, timeout: float = 60.0) -> None:
+        self.base = base_url.rstrip("/") + "/"
+        self.slug = slug
+        self.persona = persona
+        self.hits = hits
+        self.timeout = timeout
+        self.http = requests.Session()
+        self.rng = random.Random(persona.seed)
+
+    def _get(self, path: str) -> requests.Response:
+        return self._checked(self.http.get(urljoin(self.base, path.lstrip("/")), timeout=self.timeout))
+
+    def _checked(self, response: requests.Response) -> requests.Response:
+        if response.status_code >= 400:
+            raise PanelError(f"{response.request.method} {response.url}: HTTP {response.status_code}")
+        return response
+
+    def _image(self, src: str) -> np.ndarray:
+        data = self._get(src).content
+        return np.asarray(Image.open(io.BytesIO(data)).convert("L"), dtype=np.float64) / 255.0
+
+    def run(self, on_answer=lambda: None) -> BotResult:
+        result = BotResult(self.persona)
+        try:
+            self._run(result, on_answer)
+        except (PanelError, requests.RequestException) as exc:
+            result.error = str(exc)
+        finally:
+            self.http.close()
+        return result
+
+    def _run(self, result: BotResult, on_answer) -> None:
+        response = self._get(f"/s/{self.slug}/?workerId={self.persona.worker_id}")
+        page = parse(response.text)
+        if "worker_id" in page.inputs:  # the consent page (a bot's new cookie jar is never logged in)
+            response = self._checked(self.http.post(
+                urljoin(self.base, f"s/{self.slug}/consent"), timeout=self.timeout,
+                data={"csrf_token": page.inputs.get("csrf_token", ""), "worker_id": self.persona.worker_id,
+                      "consent": "yes"}))
+        while True:
+            page = parse(response.text)
+            if not page.choices:
+                result.codes = page.codes
+                if "/done" in response.url and len(page.codes) < self.hits:
+                    response = self._get(f"/s/{self.slug}/task?more=1")
+                    if not parse(response.text).choices:
+                        result.codes = parse(response.text).codes
+                        result.stopped = "no work left"
+                        return
+                    continue
+                result.stopped = "done" if "/done" in response.url else "no work left"
+                return
+            faces = [self._image(page.images[f"Face {k + 1}"]) for k in range(len(page.choices))
+                     if f"Face {k + 1}" in page.images]
+            tokens = [c for c in page.choices if c != "absent"]
+            probes = [self._image(page.images["Image to match"])]
+            if "Blurred photo" in page.images:
+                probes.append(self._image(page.images["Blurred photo"]))
+            pick = choose(self.persona, probes, faces, "absent" in page.choices, self.rng)
+            response = self._checked(self.http.post(
+                urljoin(self.base, f"s/{self.slug}/answer"), timeout=self.timeout,
+                data={"csrf_token": page.inputs["csrf_token"], "assignment": page.inputs["assignment"],
+                      "choice": "absent" if pick is None else tokens[pick]}))
+            result.answers += 1
+            on_answer()
+
+
+def run_panel(base_url: str, slug: str, panel: list[Persona], hits_per_worker: int = 3, concurrency: int = 8,
+              expected_answers: int | None = None, progress: bool = True) -> list[BotResult]:
+    """Send the panel through the study, ``concurrency`` bots at a time; each stops after
+    ``hits_per_worker`` HITs or when the study has no work for it."""
+    lock = threading.Lock()
+    bar = tqdm(total=expected_answers, desc="simulated panel", unit="answer", disable=not progress)
+
+    def tick() -> None:
+        with lock:
+            bar.update()
+
+    try:
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            return list(pool.map(lambda p: Bot(base_url, slug, p, hits_per_worker).run(tick), panel))
+    finally:
+        bar.close()
+
+
+PANEL_COLUMNS = ["worker", "profile", "skill", "absent_criterion", "answers", "hits_completed", "stopped", "error"]
+
+
+def panel_rows(results: list[BotResult]) -> list[dict]:
+    """One row per bot: who it pretended to be and what it did (the answers themselves are in the survey)."""
+    return [{"worker": r.persona.worker_id, "profile": r.persona.profile, "skill": round(r.persona.skill, 3),
+             "absent_criterion": round(r.persona.absent_criterion, 3), "answers": r.answers,
+             "hits_completed": len(r.codes), "stopped": r.stopped, "error": r.error or ""} for r in results]
