@@ -1,0 +1,331 @@
+"""The demo's steps, each resumable: a step that finished is recorded in WORK/state.json and skipped next
+time; every file a step writes (checkpoint, bundle, CSV, report) is written whole or not at all, and the
+survey's answers are committed one by one, so an interrupted demo re-run picks up where it stopped."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from analysis.load import from_database, reconstruction_gallery, study_settings
+from analysis.machine import read_machine_scores
+from analysis.report import write_report
+from attack.bundle import read_bundle
+from attack.checkpoints import save_checkpoint
+from attack.evaluate import DEFAULT_GROUPING, Recogniser, evaluate_bundle, groups_as_rows
+from attack.faces import Faces, Split, load_faces
+from attack.models import ARCHITECTURES
+from attack.reconstruct import AttackRequest, run_attack, save_to_bundle
+from attack.training import TrainConfig, checkpoint_metadata, train_model
+from survey_app import migrate
+from survey_app.db import make_engine
+from survey_app.importer import create_from_source
+from survey_app.models import Study
+from survey_app.server import ServerProcess
+from survey_app.simulate import PANEL_COLUMNS, panel_rows, personas, run_panel
+from survey_app.studies import set_run_status, summary
+
+PAPER_ROUNDING = ("none", "round:0.001", "round:0.005", "round:0.01", "round:0.05")
+"""The rounding levels of the paper's countermeasure experiment, with the unprotected model first."""
+
+
+class DemoError(click.ClickException):
+    pass
+
+
+@dataclass
+class DemoPlan:
+    """What the demo runs. The defaults are the full demo; the tests shrink it."""
+    work: Path = Path("runs/demo")
+    models_dir: Path = Path("runs/models")
+    faces_dir: str | None = None
+    models: tuple[str, ...] = ARCHITECTURES
+    labels: list[int] = field(default_factory=lambda: list(range(40)))
+    blackbox_models: tuple[str, ...] = ("softmax", "dae")
+    blackbox_labels: list[int] = field(default_factory=lambda: [0, 8, 16, 24, 32])
+    rounding: tuple[str, ...] = PAPER_ROUNDING
+    query_budget: int = 20_000
+    deblur: tuple[str, ...] = ("softmax:gaussian:8",)  # MODEL:BLUR
+    deblur_labels: list[int] = field(default_factory=lambda: list(range(0, 40, 4)))
+    study: str = "demo"
+    runs: int = 3
+    answers_per_item: int = 5
+    hit_size: int = 10
+    workers: int | None = None  # None: enough bots for every answer the study needs
+    hits_per_worker: int = 3
+    concurrency: int = 8
+    seed: int = 0
+    device: str = "cpu"
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{(self.work / 'survey.db').resolve()}"
+
+    @property
+    def bundle(self) -> Path:
+        return self.work / "bundle"
+
+
+class State:
+    """Which steps have finished, and how long each took, in WORK/state.json (replaced atomically)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data = json.loads(path.read_text()) if path.is_file() else {"done": {}, "panel_rounds": 0}
+
+    def done(self, key: str) -> bool:
+        return key in self.data["done"]
+
+    def mark(self, key: str, seconds: float, **extra) -> None:
+        self.data["done"][key] = {"seconds": round(seconds, 2), **extra}
+        self.save()
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=1))
+        os.replace(tmp, self.path)
+
+
+def say(message: str) -> None:
+    click.secho(message, fg="cyan", err=True)
+
+
+def timed(state: State, key: str, title: str, action: Callable[[], dict | None]) -> None:
+    if state.done(key):
+        say(f"- {title}: done before, skipped")
+        return
+    say(f"- {title}")
+    start = time.perf_counter()
+    extra = action() or {}
+    state.mark(key, time.perf_counter() - start, **extra)
+
+
+def attack_requests(plan: DemoPlan) -> list[tuple[str, str, AttackRequest]]:
+    """(state key, title, request) for every attack of the plan, white-box first."""
+    out = []
+    for model in plan.models:
+        out.append((f"attack:{model}:whitebox:{plan.labels}", f"white-box MI-Face on {model}, "
+                    f"{len(plan.labels)} subjects", AttackRequest(plan.models_dir / f"{model}.pt", plan.labels,
+                                                                  device=plan.device, seed=plan.seed)))
+    for model in plan.blackbox_models:
+        for level in plan.rounding:
+            out.append((f"attack:{model}:blackbox:{level}:{plan.blackbox_labels}:{plan.query_budget}",
+                        f"black-box MI-Face on {model}, confidences {level}, {len(plan.blackbox_labels)} subjects",
+                        AttackRequest(plan.models_dir / f"{model}.pt", plan.blackbox_labels, "blackbox", level,
+                                      mi_face={"query_budget": plan.query_budget}, device=plan.device,
+                                      seed=plan.seed)))
+    for spec in plan.deblur:
+        model, _, blur = spec.partition(":")
+        out.append((f"attack:{model}:deblur:{blur}:{plan.deblur_labels}",
+                    f"deblurring {blur} with {model}, {len(plan.deblur_labels)} subjects",
+                    AttackRequest(plan.models_dir / f"{model}.pt", plan.deblur_labels, blur=blur, device=plan.device,
+                                  seed=plan.seed)))
+    return out
+
+
+def check_plan(plan: DemoPlan) -> None:
+    used = set(plan.models) | set(plan.blackbox_models) | {s.partition(":")[0] for s in plan.deblur}
+    unknown = sorted(used - set(ARCHITECTURES))
+    if unknown:
+        raise DemoError(f"unknown model {', '.join(unknown)} (models: {', '.join(ARCHITECTURES)})")
+    if any(not s.partition(":")[2] for s in plan.deblur):
+        raise DemoError("a deblurring item is MODEL:BLUR, e.g. softmax:gaussian:8")
+    if not plan.models and not plan.blackbox_models and not plan.deblur:
+        raise DemoError("the plan has no attack to run")
+
+
+def train_missing(plan: DemoPlan, faces: Faces, state: State) -> None:
+    """Train each model the plan uses that has no checkpoint yet (an existing one is reused, as `train` does)."""
+    used = dict.fromkeys([*plan.models, *plan.blackbox_models, *(s.partition(":")[0] for s in plan.deblur)])
+    for arch in used:
+        path = plan.models_dir / f"{arch}.pt"
+        if path.exists():
+            say(f"- {arch}: reusing {path}")
+            continue
+        say(f"- training {arch} (no checkpoint in {plan.models_dir})")
+        start = time.perf_counter()
+        split = Split.make(0)
+        cfg = TrainConfig.for_architecture(arch, seed=plan.seed)
+        model, result = train_model(arch, faces, split, cfg, plan.device)
+        save_checkpoint(path, model, checkpoint_metadata(model, split, cfg, result, faces))
+        state.mark(f"train:{arch}", time.perf_counter() - start, validation_accuracy=result.validation_accuracy)
+
+
+def forget_missing(plan: DemoPlan, state: State) -> None:
+    """Steps whose output was deleted since they ran are run again, with every step that builds on them."""
+    done = state.data["done"]
+    if not (plan.bundle / "manifest.json").is_file():
+        for key in [k for k in done if k.startswith("attack:") or k == "evaluate"]:
+            del done[key]
+    if not (plan.work / "machine.csv").is_file():
+        done.pop("evaluate", None)
+    if not (plan.work / "survey.db").is_file() or any(k.startswith("attack:") and k not in done
+                                                       for k, _, _ in attack_requests(plan)):
+        for key in ("study", "panel", "report"):
+            done.pop(key, None)
+        state.data["panel_rounds"] = 0
+    state.save()
+
+
+def run_attacks(plan: DemoPlan, faces: Faces, state: State) -> None:
+    for key, title, request in attack_requests(plan):
+        def attack(request=request):
+            output = run_attack(request, faces)
+            save_to_bundle(output, plan.bundle, faces)
+            return {"items": len(output.items)}
+
+        timed(state, key, title, attack)
+
+
+def evaluate(plan: DemoPlan, faces: Faces, state: State) -> Path:
+    path = plan.work / "machine.csv"
+
+    def score():
+        rows = groups_as_rows(evaluate_bundle(read_bundle(plan.bundle), Recogniser(faces), DEFAULT_GROUPING))
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, path)
+
+    timed(state, "evaluate", "the machine evaluator on every reconstruction", score)
+    return path
+
+
+def make_study(plan: DemoPlan, state: State) -> None:
+    url = plan.database_url
+
+    def create():
+        migrate.upgrade(url)
+        with Session(make_engine(url), expire_on_commit=False) as db:
+            if db.scalar(select(Study).where(Study.name == plan.study)) is not None:
+                raise DemoError(f"{plan.work / 'survey.db'} already has a study {plan.study!r} that this demo did "
+                                "not finish making: remove the folder or pass another --work")
+            study = create_from_source(db, plan.study, {"runs": plan.runs, "answers_per_item": plan.answers_per_item,
+                                                        "hit_size": plan.hit_size, "seed": plan.seed},
+                                       bundle=str(plan.bundle))
+            for number in range(1, plan.runs + 1):
+                set_run_status(db, study, number, "open")
+            db.commit()
+            return {"items": summary(db, study)["items"]}
+
+    timed(state, "study", f"a {plan.runs}-run lineup study of the bundle in {plan.work / 'survey.db'}", create)
+
+
+def study_progress(plan: DemoPlan) -> tuple[str, int, int]:
+    """The study's slug, its number of items and the answers its runs still need."""
+    with Session(make_engine(plan.database_url)) as db:
+        study = db.scalar(select(Study).where(Study.name == plan.study))
+        info = summary(db, study)
+        return study.slug, info["items"], sum(max(0, r["needed"] - r["answers"]) for r in info["runs"])
+
+
+def run_simulated_panel(plan: DemoPlan, state: State, server: ServerProcess) -> None:
+    """Rounds of bots until every run has its answers. An interrupted round is re-run with the same bots, who
+    log in again and finish the HITs they held (their lineups would otherwise wait for the HITs to expire)."""
+    panel_csv = plan.work / "panel.csv"
+    slug, items, remaining = study_progress(plan)
+    if remaining == 0:
+        say("- simulated panel: every run has its answers, skipped")
+        return
+    start = time.perf_counter()
+    while remaining:
+        round_ = state.data["panel_rounds"]
+        if round_ >= 5:
+            raise DemoError(f"five rounds of bots left {remaining} answers missing: see {server.log_path}")
+        # a bot answers each item at most once in its run, so a small study needs more bots
+        per_bot = min(plan.hits_per_worker * plan.hit_size, items)
+        count = plan.workers or math.ceil(1.1 * remaining / per_bot) + 1
+        say(f"- simulated panel, round {round_ + 1}: {count} bots for {remaining} answers")
+        results = run_panel(server.base, slug, personas(count, plan.seed, prefix=f"bot{round_ + 1}"),
+                            plan.hits_per_worker, plan.concurrency, remaining)
+        errors = [r for r in results if r.error]
+        if errors:
+            raise DemoError(f"{len(errors)} bots stopped on an error, e.g. {errors[0].error}")
+        rows = panel_rows(results)
+        new = not panel_csv.exists() or round_ == 0
+        with open(panel_csv, "w" if new else "a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=PANEL_COLUMNS)
+            if new:
+                writer.writeheader()
+            writer.writerows(rows)
+        state.data["panel_rounds"] = round_ + 1
+        state.save()
+        before, (_, _, remaining) = remaining, study_progress(plan)
+        if remaining == before:
+            raise DemoError(f"a round of bots answered nothing; {remaining} answers still missing")
+    state.mark("panel", time.perf_counter() - start)
+
+
+def report(plan: DemoPlan, machine_csv: Path, state: State) -> Path:
+    url = plan.database_url
+    start = time.perf_counter()
+    frame = from_database(url, plan.study)
+    out = write_report(frame, plan.work / "report", f"mi-harness demo: study {plan.study!r}",
+                       study_settings(url, plan.study), gallery=reconstruction_gallery(url, plan.study),
+                       machine=read_machine_scores(machine_csv))
+    state.mark("report", time.perf_counter() - start, answers=len(frame))
+    return out
+
+
+def skilled_by_profile(plan: DemoPlan) -> dict[str, tuple[int, int]]:
+    """profile -> (skilled bots, bots): does the skilled filter find the attentive ones?"""
+    panel_csv = plan.work / "panel.csv"
+    if not panel_csv.exists():
+        return {}
+    frame = from_database(plan.database_url, plan.study)
+    skilled = frame.groupby("worker")["skilled"].first().to_dict()
+    out: dict[str, list[int]] = {}
+    with open(panel_csv, newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["worker"] in skilled:
+                counts = out.setdefault(row["profile"], [0, 0])
+                counts[0] += bool(skilled[row["worker"]])
+                counts[1] += 1
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def run_demo(plan: DemoPlan, serve: bool = False, bind: str = "127.0.0.1:8000") -> Path:
+    check_plan(plan)
+    plan.work.mkdir(parents=True, exist_ok=True)
+    plan.models_dir.mkdir(parents=True, exist_ok=True)
+    state = State(plan.work / "state.json")
+    forget_missing(plan, state)
+    started = time.perf_counter()
+    (plan.work / "plan.json").write_text(json.dumps(asdict(plan), indent=1, default=str))
+    faces = load_faces(plan.faces_dir)
+    train_missing(plan, faces, state)
+    run_attacks(plan, faces, state)
+    machine_csv = evaluate(plan, faces, state)
+    make_study(plan, state)
+    host, _, port = bind.rpartition(":")
+    with ServerProcess(plan.database_url, port=int(port) if serve else 0, host=host if serve else "127.0.0.1",
+                       workers=2, threads=max(4, plan.concurrency), log=plan.work / "server.log") as server:
+        run_simulated_panel(plan, state, server)
+        say("- the report")
+        path = report(plan, machine_csv, state)
+        state.data["total_seconds_last_run"] = round(time.perf_counter() - started, 1)
+        state.save()
+        click.echo(f"report: {path.resolve()}")
+        for profile, (skilled, total) in sorted(skilled_by_profile(plan).items()):
+            click.echo(f"  skilled filter: {skilled} of {total} {profile} bots")
+        if serve:
+            slug, _, _ = study_progress(plan)
+            click.echo(f"the study is open at {server.base}/s/{slug}/ (database {plan.database_url}); create an "
+                       f"admin with `mi-harness admin create --database {plan.database_url} NAME`, then "
+                       f"{server.base}/admin/. Ctrl-C stops the server.")
+            try:
+                server.wait()
+            except KeyboardInterrupt:
+                pass
+    return path
