@@ -173,6 +173,7 @@ def forget_missing(plan: DemoPlan, state: State) -> None:
         for key in ("study", "panel", "report"):
             done.pop(key, None)
         state.data["panel_rounds"] = 0
+        state.data.pop("panel_round_size", None)
     state.save()
 
 
@@ -243,12 +244,16 @@ def run_simulated_panel(plan: DemoPlan, state: State, server: ServerProcess) -> 
         round_ = state.data["panel_rounds"]
         if round_ >= 5:
             raise DemoError(f"five rounds of bots left {remaining} answers missing: see {server.log_path}")
-        # a bot answers each item at most once in its run, so a small study needs more bots
-        per_bot = min(plan.hits_per_worker * plan.hit_size, items)
-        count = plan.workers or math.ceil(1.1 * remaining / per_bot) + 1
+        count = state.data.get("panel_round_size")  # set: this round was interrupted, and its bots come back
+        if count is None:
+            # a bot answers each item at most once in its run, so a small study needs more bots
+            per_bot = min(plan.hits_per_worker * plan.hit_size, items)
+            count = plan.workers or math.ceil(1.1 * remaining / per_bot) + 1
+            state.data["panel_round_size"] = count
+            state.save()
         say(f"- simulated panel, round {round_ + 1}: {count} bots for {remaining} answers")
-        results = run_panel(server.base, slug, personas(count, plan.seed, prefix=f"bot{round_ + 1}"),
-                            plan.hits_per_worker, plan.concurrency, remaining)
+        panel = personas(count, plan.seed * 1000 + round_, prefix=f"bot{round_ + 1}")
+        results = run_panel(server.base, slug, panel, plan.hits_per_worker, plan.concurrency, remaining)
         errors = [r for r in results if r.error]
         if errors:
             raise DemoError(f"{len(errors)} bots stopped on an error, e.g. {errors[0].error}")
@@ -260,6 +265,7 @@ def run_simulated_panel(plan: DemoPlan, state: State, server: ServerProcess) -> 
                 writer.writeheader()
             writer.writerows(rows)
         state.data["panel_rounds"] = round_ + 1
+        state.data.pop("panel_round_size")
         state.save()
         before, (_, _, remaining) = remaining, study_progress(plan)
         if remaining == before:

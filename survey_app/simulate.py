@@ -30,7 +30,7 @@ PROFILES = {
     "careless": (0.10, (0.0, 0.7)),
     "random": (0.10, (0.0, 0.0)),
 }
-ABSENT_CRITERION = (1.35, 1.6)
+ABSENT_CRITERION = (1.2, 1.45)
 """A bot answers "not in this lineup" in proportion to exp(k * c), c drawn from this range: the best face's
 z-score among five is at most 1.79, and lies near it only when one face stands out."""
 
@@ -147,8 +147,10 @@ def parse(html: str) -> _Page:
 class Bot:
     """One simulated worker with its own cookie jar, taking up to ``hits`` HITs."""
 
-    def __init__(self, base_url: str, slug: str, persona: Persona, hits: int, timeout: float = 60.0) -> None:
+    def __init__(self, base_url: str, slug: str, persona: Persona, hits: int, timeout: float = 60.0,
+                 stop: threading.Event | None = None) -> None:
         self.base = base_url.rstrip("/") + "/"
+        self.stop = stop or threading.Event()
         self.slug = slug
         self.persona = persona
         self.hits = hits
@@ -187,6 +189,9 @@ class Bot:
                 data={"csrf_token": page.inputs.get("csrf_token", ""), "worker_id": self.persona.worker_id,
                       "consent": "yes"}))
         while True:
+            if self.stop.is_set():
+                result.stopped = "interrupted"
+                return
             page = parse(response.text)
             if not page.choices:
                 result.codes = page.codes
@@ -217,18 +222,23 @@ class Bot:
 def run_panel(base_url: str, slug: str, panel: list[Persona], hits_per_worker: int = 3, concurrency: int = 8,
               expected_answers: int | None = None, progress: bool = True) -> list[BotResult]:
     """Send the panel through the study, ``concurrency`` bots at a time; each stops after
-    ``hits_per_worker`` HITs or when the study has no work for it."""
-    lock = threading.Lock()
+    ``hits_per_worker`` HITs or when the study has no work for it. Ctrl-C stops every bot after its current
+    answer (what it answered is stored; the rest of its HIT waits for the same bot to log in again)."""
+    lock, stop = threading.Lock(), threading.Event()
     bar = tqdm(total=expected_answers, desc="simulated panel", unit="answer", disable=not progress)
 
     def tick() -> None:
         with lock:
             bar.update()
 
+    pool = ThreadPoolExecutor(max_workers=concurrency)
     try:
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            return list(pool.map(lambda p: Bot(base_url, slug, p, hits_per_worker).run(tick), panel))
+        return list(pool.map(lambda p: Bot(base_url, slug, p, hits_per_worker, stop=stop).run(tick), panel))
+    except BaseException:
+        stop.set()
+        raise
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
 
 
