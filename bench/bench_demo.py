@@ -28,9 +28,12 @@ def one_run(models_dir: Path, cold: bool) -> dict:
         work = Path(tmp) / "work"
         models = Path(tmp) / "models" if cold else models_dir
         start = time.perf_counter()
-        subprocess.run([*mi_harness_command(), "demo", "--work", str(work), "--models-dir", str(models)],
-                       check=True, stderr=subprocess.DEVNULL)
+        with open(RESULTS / "demo_stderr.log", "w") as log:  # progress bars; the last run's stays for a look
+            done = subprocess.run([*mi_harness_command(), "demo", "--work", str(work), "--models-dir", str(models)],
+                                  stderr=log)
         total = time.perf_counter() - start
+        if done.returncode:
+            raise SystemExit(f"the demo failed (exit {done.returncode}); see {RESULTS / 'demo_stderr.log'}")
         state = json.loads((work / "state.json").read_text())
         shutil.copy(work / "report" / "tables" / "accuracy_all.csv", RESULTS / f"demo_accuracy_{int(cold)}.csv")
     steps = {key: value["seconds"] for key, value in state["done"].items()}

@@ -209,12 +209,14 @@ def make_study(plan: DemoPlan, state: State) -> None:
     def create():
         migrate.upgrade(url)
         with Session(make_engine(url), expire_on_commit=False) as db:
-            if db.scalar(select(Study).where(Study.name == plan.study)) is not None:
-                raise DemoError(f"{plan.work / 'survey.db'} already has a study {plan.study!r} that this demo did "
-                                "not finish making: remove the folder or pass another --work")
-            study = create_from_source(db, plan.study, {"runs": plan.runs, "answers_per_item": plan.answers_per_item,
-                                                        "hit_size": plan.hit_size, "seed": plan.seed},
-                                       bundle=str(plan.bundle))
+            study = db.scalar(select(Study).where(Study.name == plan.study))
+            if study is not None and summary(db, study)["items"] != len(read_bundle(plan.bundle).items):
+                raise DemoError(f"{plan.work / 'survey.db'} already has a study {plan.study!r} of another bundle "
+                                "(the plan changed since it was made): remove the folder or pass another --work")
+            if study is None:  # else the study was stored just before an interruption: adopt it
+                study = create_from_source(db, plan.study, {"runs": plan.runs, "hit_size": plan.hit_size,
+                                                            "answers_per_item": plan.answers_per_item,
+                                                            "seed": plan.seed}, bundle=str(plan.bundle))
             for number in range(1, plan.runs + 1):
                 set_run_status(db, study, number, "open")
             db.commit()

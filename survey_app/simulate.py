@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -159,11 +160,27 @@ class Bot:
         self.rng = random.Random(persona.seed)
 
     def _get(self, path: str) -> requests.Response:
-        return self._checked(self.http.get(urljoin(self.base, path.lstrip("/")), timeout=self.timeout))
+        return self._send("GET", path)
 
-    def _checked(self, response: requests.Response) -> requests.Response:
+    def _post(self, path: str, data: dict) -> requests.Response:
+        return self._send("POST", path, data)
+
+    def _send(self, method: str, path: str, data: dict | None = None, attempts: int = 5) -> requests.Response:
+        """One request, tried again (as a person would reload) when the server says it is busy (503) or the
+        connection drops; a resent answer is stored once, so this is safe for the answer form too."""
+        url = urljoin(self.base, path.lstrip("/"))
+        for attempt in range(attempts):
+            try:
+                response = self.http.request(method, url, data=data, timeout=self.timeout)
+            except requests.ConnectionError:
+                if attempt == attempts - 1:
+                    raise
+            else:
+                if response.status_code != 503 or attempt == attempts - 1:
+                    break
+            time.sleep(0.2 * 2**attempt)
         if response.status_code >= 400:
-            raise PanelError(f"{response.request.method} {response.url}: HTTP {response.status_code}")
+            raise PanelError(f"{method} {response.url}: HTTP {response.status_code}")
         return response
 
     def _image(self, src: str) -> np.ndarray:
@@ -184,10 +201,9 @@ class Bot:
         response = self._get(f"/s/{self.slug}/?workerId={self.persona.worker_id}")
         page = parse(response.text)
         if "worker_id" in page.inputs:  # the consent page (a bot's new cookie jar is never logged in)
-            response = self._checked(self.http.post(
-                urljoin(self.base, f"s/{self.slug}/consent"), timeout=self.timeout,
-                data={"csrf_token": page.inputs.get("csrf_token", ""), "worker_id": self.persona.worker_id,
-                      "consent": "yes"}))
+            response = self._post(f"/s/{self.slug}/consent", {
+                "csrf_token": page.inputs.get("csrf_token", ""), "worker_id": self.persona.worker_id,
+                "consent": "yes"})
         while True:
             if self.stop.is_set():
                 result.stopped = "interrupted"
@@ -211,10 +227,9 @@ class Bot:
             if "Blurred photo" in page.images:
                 probes.append(self._image(page.images["Blurred photo"]))
             pick = choose(self.persona, probes, faces, "absent" in page.choices, self.rng)
-            response = self._checked(self.http.post(
-                urljoin(self.base, f"s/{self.slug}/answer"), timeout=self.timeout,
-                data={"csrf_token": page.inputs["csrf_token"], "assignment": page.inputs["assignment"],
-                      "choice": "absent" if pick is None else tokens[pick]}))
+            response = self._post(f"/s/{self.slug}/answer", {
+                "csrf_token": page.inputs["csrf_token"], "assignment": page.inputs["assignment"],
+                "choice": "absent" if pick is None else tokens[pick]})
             result.answers += 1
             on_answer()
 
