@@ -1,0 +1,148 @@
+"""Tree inversion: the estimators on the paper's hand-sized tree for y = not x1 and x2, the tree's JSON form,
+the surveys' cleaning, and a reduced run of the paper's table on the real steak survey."""
+import json
+
+import numpy as np
+import pytest
+from sklearn.tree import DecisionTreeClassifier
+
+from attack.trees import estimators as est
+from attack.trees.experiment import run_table
+from attack.trees.surveys import SurveyError, load_gss, load_steak, load_survey, with_sensitive
+from attack.trees.tree_model import Feature, TreeError, TreeModel, from_sklearn
+
+NO, YES = 0, 1
+
+
+def paper_tree(counts_x1_true: int = 30, counts_neither: int = 50) -> TreeModel:
+    """y = not x1 and x2: the root tests x1 (x1 = yes: leaf y = 0); else x2 decides (x2 = yes: y = 1).
+
+    node 0: x1 in {no} -> node 1, else node 2 (leaf, y=0, counts_x1_true rows)
+    node 1: x2 in {no} -> node 3 (leaf, y=0, counts_neither rows), else node 4 (leaf, y=1, 20 rows)
+    """
+    return TreeModel.from_json({
+        "format": "mi-harness/tree", "version": 1, "classes": ["0", "1"],
+        "features": [{"name": "x1", "values": ["no", "yes"]}, {"name": "x2", "values": ["no", "yes"]}],
+        "nodes": [{"feature": "x1", "left_values": ["no"], "left": 1, "right": 2,
+                   "counts": [counts_x1_true + counts_neither, 20]},
+                  {"feature": "x2", "left_values": ["no"], "left": 3, "right": 4, "counts": [counts_neither, 20]},
+                  {"counts": [counts_x1_true, 0]}, {"counts": [counts_neither, 0]}, {"counts": [0, 20]}]})
+
+
+def test_the_tree_answers_as_the_formula_and_knows_its_paths():
+    tree = paper_tree()
+    rows = np.array([[NO, NO], [NO, YES], [YES, NO], [YES, YES]])
+    assert tree.predict(rows).tolist() == [0, 1, 0, 0]
+    assert tree.apply(rows).tolist() == [3, 4, 2, 2]
+    assert tree.allowed(0)[[2, 3, 4]].tolist() == [[False, True], [True, False], [True, False]]
+    assert tree.depth_of(0) == [0] and tree.depth_of(1) == [1]
+
+
+def test_each_estimator_gives_the_answer_worked_out_by_hand():
+    tree = paper_tree()
+    prior = np.array([0.7, 0.3])  # x1 = no is more common
+    # x2 = yes, y = 1: only x1 = no leads to y = 1.  x2 = yes, y = 0: only x1 = yes does.
+    # x2 = no, y = 0: both paths output 0; x1 = no's leaf holds 50 rows, x1 = yes's 30: WBWC says no.
+    rows = np.array([[-1, YES], [-1, YES], [-1, NO]])
+    labels = np.array([1, 0, 0])
+    assert est.white_box_with_counts(tree, rows, labels, 0, prior).tolist() == [NO, YES, NO]
+    flipped = paper_tree(counts_x1_true=90)  # now the x1 = yes leaf outweighs: 90 * 1 > 50 * 1
+    assert est.white_box_with_counts(flipped, rows, labels, 0, prior).tolist() == [NO, YES, YES]
+    # black box: C[y, y'] = Pr[true y | said y']; a perfect model's matrix is the identity
+    perfect = np.eye(2)
+    assert est.black_box(tree, rows, labels, 0, prior, perfect).tolist() == [NO, YES, NO]
+    # with the same prediction for both values, the prior decides: C[0, 0] * 0.7 > C[0, 0] * 0.3
+    noisy = np.array([[0.8, 0.4], [0.2, 0.6]])
+    assert est.black_box(tree, rows[2:], labels[2:], 0, prior, noisy).tolist() == [NO]
+    # a label no path gives: no consistent path, so the prior's choice
+    assert est.white_box_with_counts(tree, np.array([[-1, NO]]), np.array([1]), 0, prior).tolist() == [NO]
+
+
+def test_wbwc_shares_a_path_that_does_not_fix_the_feature_by_the_prior():
+    """A tree that never tests x1: every value reaches the same leaf, so the prior alone decides."""
+    tree = TreeModel.from_json({
+        "format": "mi-harness/tree", "version": 1, "classes": ["0", "1"],
+        "features": [{"name": "x1", "values": ["a", "b", "c"]}, {"name": "x2", "values": ["no", "yes"]}],
+        "nodes": [{"feature": "x2", "left_values": ["no"], "left": 1, "right": 2, "counts": [10, 10]},
+                  {"counts": [10, 0]}, {"counts": [0, 10]}]})
+    guesses = est.white_box_with_counts(tree, np.array([[0, 0], [0, 1]]), np.array([0, 1]), 0,
+                                        np.array([0.2, 0.5, 0.3]))
+    assert guesses.tolist() == [1, 1]
+
+
+def test_scores_and_baselines():
+    truth = np.array([1, 1, 0, 0, 0])
+    assert est.scores(truth, np.array([1, 0, 0, 0, 1]), 1) == {"accuracy": 0.6, "precision": 0.5, "recall": 0.5}
+    assert est.scores(truth, np.zeros(5, dtype=int), 1) == {"accuracy": 0.6, "precision": 0.0, "recall": 0.0}
+    prior = est.priors(np.array([0, 0, 0, 1]), 3)
+    assert prior.tolist() == pytest.approx([4 / 7, 2 / 7, 1 / 7])
+    assert est.most_common(3, prior).tolist() == [0, 0, 0]
+    assert set(est.random_guess(300, prior, seed=1)) == {0, 1, 2}
+
+
+def test_a_scikit_learn_tree_converts_and_survives_its_json_form(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = rng.integers(0, [2, 3, 4], size=(200, 3))
+    labels = ((rows[:, 1] >= 1) & (rows[:, 2] != 2)).astype(int)
+    classifier = DecisionTreeClassifier(random_state=0).fit(rows, labels)
+    features = [Feature("a", ["n", "y"]), Feature("b", ["lo", "mid", "hi"]), Feature("c", ["1", "2", "3", "4"])]
+    tree = from_sklearn(classifier, features, ["neg", "pos"])
+    assert (tree.predict(rows) == classifier.predict(rows)).all()
+    assert tree.counts[0].tolist() == np.bincount(labels).tolist()
+    tree.save(tmp_path / "tree.json")
+    again = TreeModel.load(tmp_path / "tree.json")
+    assert (again.apply(rows) == tree.apply(rows)).all() and again.to_json() == tree.to_json()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.update(format="other"), "not a tree model"),
+    (lambda d: d.update(version=2), "version 2"),
+    (lambda d: d["nodes"][0].update(feature="x9"), "node 0: unknown feature 'x9'"),
+    (lambda d: d["nodes"][1].update(left_values=["maybe"]), "node 1: x2 has no value 'maybe'"),
+    (lambda d: d["nodes"][0].update(left=0), "node 0: left and right must be later nodes"),
+    (lambda d: d["nodes"][2].update(counts=[1]), "node 2: counts must list one number per class"),
+])
+def test_a_malformed_tree_is_refused_naming_the_problem(change, message):
+    data = paper_tree().to_json()
+    change(data)
+    with pytest.raises(TreeError, match=message):
+        TreeModel.from_json(json.loads(json.dumps(data)))
+
+
+def test_the_surveys_are_cleaned_as_their_sources_say():
+    steak = load_survey("fivethirtyeight")
+    assert len(steak.frame) == 332 and steak.sensitive == "cheated" and steak.target == "steak"
+    assert (steak.frame != "").all().all() and "Response" not in set(steak.frame["smoke"])
+    assert steak.values["steak"] == ["Rare", "Medium rare", "Medium", "Medium Well", "Well"]
+    gss = load_survey("gss")
+    assert gss.positive == "x_yes" and not gss.frame["age"].isin(["99"]).any()
+    assert not gss.frame["educ"].isin(["98", "99"]).any() and not gss.frame["relig"].isin(["noanswer"]).any()
+    assert gss.values["age"][:2] == ["18", "19"] and "not the paper's 51,020-row" in gss.note
+    assert with_sensitive(steak, "gamble").positive == "Yes"
+    with pytest.raises(SurveyError, match="unknown sensitive feature 'weight'"):
+        with_sensitive(steak, "weight")
+    with pytest.raises(SurveyError, match="unknown survey"):
+        load_survey("census")
+
+
+def test_a_csv_that_is_not_the_survey_is_named(tmp_path):
+    (tmp_path / "steak.csv").write_text("RespondentID,Q\n1,2\n")
+    with pytest.raises(SurveyError, match="not the FiveThirtyEight steak survey"):
+        load_steak(tmp_path / "steak.csv")
+    (tmp_path / "gss.csv").write_text("year,sex\n2000,male\n")
+    with pytest.raises(SurveyError, match="no column 'marital'"):
+        load_gss(tmp_path / "gss.csv")
+    with pytest.raises(SurveyError, match="no GSS CSV"):
+        load_gss(tmp_path / "absent.csv")
+
+
+def test_a_reduced_table_on_the_steak_survey():
+    table = run_table(load_survey("fivethirtyeight"), count=5, progress=False).set_index(["population", "attack"])
+    # always "no": the share of people who never cheated (275 of 332), with no positive guess
+    assert table.loc[("test", "most-common"), "accuracy_mean"] == pytest.approx(275 / 332, abs=0.01)
+    assert table.loc[("test", "most-common"), "recall_mean"] == 0
+    # on the people the tree was trained on, reading the tree beats the base rate; on others it does not
+    assert table.loc[("training", "white-box"), "accuracy_mean"] > table.loc[("training", "most-common"),
+                                                                             "accuracy_mean"]
+    assert table.loc[("training", "white-box"), "recall_mean"] > table.loc[("test", "white-box"), "recall_mean"]
+    assert table.loc[("training", "random"), "accuracy_mean"] == pytest.approx(0.5, abs=0.1)
