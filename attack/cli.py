@@ -225,6 +225,12 @@ if __name__ == "__main__":
     main()
 
 
+def _tree_commands() -> None:
+    from .trees.cli import trees
+
+    main.add_command(trees)
+
+
 def _plugged_in_commands() -> None:
     """The survey's and the analysis's commands join this CLI by entry point, so attack imports neither."""
     from importlib.metadata import entry_points
@@ -234,4 +240,5 @@ def _plugged_in_commands() -> None:
             main.add_command(command)
 
 
+_tree_commands()
 _plugged_in_commands()

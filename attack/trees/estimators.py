@@ -8,6 +8,8 @@
   not fix x1 to v, the rows on it are shared among the values it allows in proportion to their prior: weight
   n_i / N * Pr[v] / Pr[values the path allows]. (For a yes/no feature: a path that tests x1 speaks for v with
   its count; one that does not leaves the choice to the prior.) No consistent path: the prior decides.
+- ``black_box_confidence``: the same oracle attacker when the API also returns confidences (the leaf's class
+  shares), scoring v by the confidence of y; rounding the confidences is the countermeasure it meets.
 - Baselines: a random guess, always the most common value, and the "ideal" attacker, a classifier trained to
   predict x1 from x_K and y on the training rows.
 
@@ -51,6 +53,23 @@ def black_box(tree: TreeModel, rows: np.ndarray, labels: np.ndarray, feature: in
               error_model: np.ndarray) -> np.ndarray:
     scores = np.stack([error_model[labels, tree.predict(with_value(rows, feature, v))] * prior[v]
                        for v in range(len(prior))])
+    return _decide(scores, prior)
+
+
+def confidences(tree: TreeModel, rows: np.ndarray, rounding: float | None = None) -> np.ndarray:
+    """What a prediction API returns for each row: its leaf's class shares, rounded to ``rounding`` if given
+    (the paper's countermeasure)."""
+    counts = tree.counts[tree.apply(rows)]
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    return np.round(shares / rounding) * rounding if rounding else shares
+
+
+def black_box_confidence(tree: TreeModel, rows: np.ndarray, labels: np.ndarray, feature: int, prior: np.ndarray,
+                         rounding: float | None = None) -> np.ndarray:
+    """The black-box attacker who also sees confidences: each candidate v scored by the confidence the API gives
+    the person's known label y, times the prior. Rounding makes candidates tie, and ties go to the prior."""
+    scores = np.stack([confidences(tree, with_value(rows, feature, v), rounding)[np.arange(len(rows)), labels]
+                       * prior[v] for v in range(len(prior))])
     return _decide(scores, prior)
 
 

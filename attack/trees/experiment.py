@@ -14,7 +14,12 @@ from . import estimators as est
 from .surveys import Survey
 from .tree_model import Feature, TreeModel, from_sklearn
 
-ATTACKS = ("white-box", "black-box", "ideal", "most-common", "random")
+ATTACKS = ("white-box", "black-box", "black-box-confidence", "ideal", "most-common", "random")
+PAPER = {  # Table of section 6 (training-set individuals): accuracy, precision, recall, in %
+    ("fivethirtyeight", "white-box"): (86.4, 100.0, 21.1), ("fivethirtyeight", "black-box"): (85.8, 85.7, 21.1),
+    ("fivethirtyeight", "most-common"): (82.9, 0.0, 0.0),
+    ("gss", "white-box"): (80.3, 100.0, 0.7), ("gss", "black-box"): (80.0, 38.8, 1.0),
+}
 
 
 @dataclass
@@ -43,8 +48,9 @@ def trials(survey: Survey, count: int, seed: int = 0, train_share: float = 0.5, 
         yield Trial(tree, train, test, float(np.mean(tree.predict(rows[test]) == labels[test])))
 
 
-def attack_trial(survey: Survey, trial: Trial, seed: int = 0) -> list[dict]:
-    """Every attack on the trial's training individuals and on its test individuals."""
+def attack_trial(survey: Survey, trial: Trial, seed: int = 0, rounding: float | None = None) -> list[dict]:
+    """Every attack on the trial's training individuals and on its test individuals (the confidence-reading
+    black-box attacker sees confidences rounded to ``rounding``)."""
     rows, labels = survey.codes(), survey.codes([survey.target])[:, 0]
     feature = survey.features.index(survey.sensitive)
     positive = survey.values[survey.sensitive].index(survey.positive)
@@ -58,6 +64,7 @@ def attack_trial(survey: Survey, trial: Trial, seed: int = 0) -> list[dict]:
         guesses = {
             "white-box": est.white_box_with_counts(trial.tree, r, y, feature, prior),
             "black-box": est.black_box(trial.tree, r, y, feature, prior, error_model),
+            "black-box-confidence": est.black_box_confidence(trial.tree, r, y, feature, prior, rounding),
             "ideal": ideal.infer(r, y),
             "most-common": est.most_common(len(r), prior),
             "random": est.random_guess(len(r), prior, seed),
@@ -67,12 +74,14 @@ def attack_trial(survey: Survey, trial: Trial, seed: int = 0) -> list[dict]:
     return out
 
 
-def run_table(survey: Survey, count: int = 100, seed: int = 0, progress: bool = True) -> pd.DataFrame:
-    """Mean (and standard deviation) over ``count`` trees of each attack's accuracy, precision and recall."""
+def run_table(survey: Survey, count: int = 100, seed: int = 0, progress: bool = True,
+              rounding: float | None = None) -> pd.DataFrame:
+    """Mean (and standard deviation) over ``count`` trees of each attack's accuracy, precision and recall, with
+    the paper's figures beside them where it reports them."""
     rows, model_accuracy = [], []
     for k, trial in enumerate(trials(survey, count, seed, progress=progress)):
         model_accuracy.append(trial.model_accuracy)
-        rows += [{**r, "tree": k} for r in attack_trial(survey, trial, seed + k)]
+        rows += [{**r, "tree": k} for r in attack_trial(survey, trial, seed + k, rounding)]
     frame = pd.DataFrame(rows)
     table = frame.groupby(["population", "attack"], sort=False)[["accuracy", "precision", "recall"]] \
         .agg(["mean", "std"])
@@ -80,5 +89,37 @@ def run_table(survey: Survey, count: int = 100, seed: int = 0, progress: bool = 
     table = table.reset_index()
     table.insert(0, "survey", survey.name)
     table["trees"] = count
+    table["rounding"] = rounding or 0.0
     table["model_accuracy"] = float(np.mean(model_accuracy))
+    for k, metric in enumerate(("accuracy", "precision", "recall")):
+        table[f"paper_{metric}"] = [PAPER.get((survey.name, a), (None,) * 3)[k] if p == "training" else None
+                                    for p, a in zip(table["population"], table["attack"])]
     return table
+
+
+def depth_table(survey: Survey, depths: list[int | None], count: int = 100, seed: int = 0,
+                progress: bool = True) -> pd.DataFrame:
+    """The privacy-aware CART countermeasure: for the sensitive feature forced to each depth (None: the bottom),
+    the model's accuracy on held-out rows and the white-box attack on the training individuals, over ``count``
+    trees."""
+    from .privacy_cart import train_with_feature_at
+
+    features = [Feature(f, survey.values[f]) for f in survey.features]
+    sensitive = survey.features.index(survey.sensitive)
+    out = []
+    for depth in depths:
+        def trainer(rows, labels, tree_seed, depth=depth):
+            return train_with_feature_at(rows, labels, features, survey.values[survey.target], sensitive, depth,
+                                         tree_seed)
+
+        results = []
+        for k, trial in enumerate(trials(survey, count, seed, trainer=trainer, progress=progress)):
+            scores = [r for r in attack_trial(survey, trial, seed + k) if r["attack"] == "white-box"]
+            results.append({"model_accuracy": trial.model_accuracy,
+                            **{f"{r['population']}_{m}": r[m] for r in scores for m in ("accuracy", "precision",
+                                                                                        "recall")}})
+        means = pd.DataFrame(results).mean()
+        out.append({"survey": survey.name, "sensitive": survey.sensitive,
+                    "depth": "bottom" if depth is None else ("top" if depth == 0 else str(depth)), "trees": count,
+                    **means.to_dict()})
+    return pd.DataFrame(out)

@@ -3,11 +3,15 @@ the surveys' cleaning, and a reduced run of the paper's table on the real steak 
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
+from click.testing import CliRunner
 from sklearn.tree import DecisionTreeClassifier
 
+from attack.cli import main
 from attack.trees import estimators as est
 from attack.trees.experiment import run_table
+from attack.trees.privacy_cart import train_with_feature_at
 from attack.trees.surveys import SurveyError, load_gss, load_steak, load_survey, with_sensitive
 from attack.trees.tree_model import Feature, TreeError, TreeModel, from_sklearn
 
@@ -146,3 +150,62 @@ def test_a_reduced_table_on_the_steak_survey():
                                                                              "accuracy_mean"]
     assert table.loc[("training", "white-box"), "recall_mean"] > table.loc[("test", "white-box"), "recall_mean"]
     assert table.loc[("training", "random"), "accuracy_mean"] == pytest.approx(0.5, abs=0.1)
+
+
+def test_the_depth_forcing_trainer_puts_the_feature_where_asked():
+    steak = load_survey("fivethirtyeight")
+    rows, labels = steak.codes(), steak.codes([steak.target])[:, 0]
+    features = [Feature(f, steak.values[f]) for f in steak.features]
+    cheated = steak.features.index("cheated")
+    for depth in (0, 1, 3):
+        tree = train_with_feature_at(rows, labels, features, steak.values["steak"], cheated, depth)
+        assert set(tree.depth_of(cheated)) == {depth}
+        # every training row whose path reaches that depth is split on it there
+        reached = tree.allowed(cheated)  # a node tests it: its children allow one value each
+        assert all(reached[tree.left[n]].sum() == 1 for n in np.flatnonzero(tree.feature == cheated))
+    bottom = train_with_feature_at(rows, labels, features, steak.values["steak"], cheated, None)
+    tested = np.flatnonzero(bottom.feature == cheated)
+    assert len(tested) and all(bottom.is_leaf[bottom.left[n]] and bottom.is_leaf[bottom.right[n]] for n in tested)
+    plain = from_sklearn(DecisionTreeClassifier(random_state=0).fit(np.delete(rows, cheated, 1), labels),
+                         [f for f in features if f.name != "cheated"], steak.values["steak"])
+    assert (bottom.predict(rows) == labels).mean() >= (plain.predict(np.delete(rows, cheated, 1)) == labels).mean()
+    with pytest.raises(ValueError, match="depth must be 0"):
+        train_with_feature_at(rows, labels, features, steak.values["steak"], cheated, -1)
+
+
+def test_trees_command_writes_its_tables_and_names_bad_input(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "out"
+    result = runner.invoke(main, ["trees", "--survey", "fivethirtyeight", "--trees", "3", "--countermeasure", "depth",
+                                  "--depths", "top,2,bottom", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    attacks = pd.read_csv(out / "attacks.csv")
+    assert set(attacks["attack"]) == {"white-box", "black-box", "black-box-confidence", "ideal", "most-common",
+                                      "random"}
+    assert attacks.loc[(attacks["population"] == "training") & (attacks["attack"] == "white-box"),
+                       "paper_accuracy"].item() == 86.4
+    depth = pd.read_csv(out / "depth.csv")
+    assert list(depth["depth"]) == ["top", "2", "bottom"] and (out / "figures" / "depth.svg").is_file()
+    assert (out / "figures" / "attacks.png").is_file()
+    for args, message in ((["--sensitive", "weight"], "unknown sensitive feature 'weight'"),
+                          (["--countermeasure", "round:2"], "round:R needs 0 < R < 1"),
+                          (["--countermeasure", "depth", "--depths", "top,middle"], "'middle'"),
+                          (["--data", str(tmp_path)], "no steak survey CSV")):
+        bad = runner.invoke(main, ["trees", "--survey", "fivethirtyeight", "--trees", "2", "--out", str(out), *args])
+        assert bad.exit_code in (1, 2) and message in bad.output, bad.output
+
+
+def test_rounded_confidences_leave_the_confidence_reader_only_the_prior():
+    """x1 = no leads to a leaf 70% sure of y = 0, x1 = yes to one 40% sure: the confidence of the known label
+    y = 0 points to no (0.7 * 0.4 > 0.4 * 0.6), though yes is likelier a priori. Rounded to 0.5 both say 0.5, and
+    the prior decides."""
+    tree = TreeModel.from_json({
+        "format": "mi-harness/tree", "version": 1, "classes": ["0", "1"],
+        "features": [{"name": "x1", "values": ["no", "yes"]}],
+        "nodes": [{"feature": "x1", "left_values": ["no"], "left": 1, "right": 2, "counts": [11, 9]},
+                  {"counts": [7, 3]}, {"counts": [4, 6]}]})
+    prior, person, label = np.array([0.4, 0.6]), np.array([[-1]]), np.array([0])
+    assert est.confidences(tree, np.array([[NO], [YES]])).tolist() == [[0.7, 0.3], [0.4, 0.6]]
+    assert est.confidences(tree, np.array([[NO], [YES]]), rounding=0.5).tolist() == [[0.5, 0.5], [0.5, 0.5]]
+    assert est.black_box_confidence(tree, person, label, 0, prior).tolist() == [NO]
+    assert est.black_box_confidence(tree, person, label, 0, prior, rounding=0.5).tolist() == [YES]
