@@ -4,10 +4,9 @@
   the model's error model C(y, f(v, x_K)) = Pr[true label y | the model says f(v, x_K)] (the confusion matrix,
   which model services publish) times the marginal prior Pr[x1 = v].
 - ``white_box_with_counts`` (WBWC): reads the tree. Each candidate v leads down one path; the path counts only
-  if its leaf outputs y, and then weighs n_i / N (the share of training rows on that path). When the path does
-  not fix x1 to v, the rows on it are shared among the values it allows in proportion to their prior: weight
-  n_i / N * Pr[v] / Pr[values the path allows]. (For a yes/no feature: a path that tests x1 speaks for v with
-  its count; one that does not leaves the choice to the prior.) No consistent path: the prior decides.
+  if its leaf outputs y (phi_i(v) = 1), and then weighs p_i = n_i / N, the share of training rows on it, times
+  the prior Pr[x1 = v], as the 2014 estimator weighs its error model by the priors. (A path that does not test
+  x1 is the same for every v, so there the prior decides.) No consistent path: the prior decides.
 - ``black_box_confidence``: the same oracle attacker when the API also returns confidences (the leaf's class
   shares), scoring v by the confidence of y; rounding the confidences is the countermeasure it meets.
 - Baselines: a random guess, always the most common value, and the "ideal" attacker, a classifier trained to
@@ -76,13 +75,11 @@ def black_box_confidence(tree: TreeModel, rows: np.ndarray, labels: np.ndarray, 
 def white_box_with_counts(tree: TreeModel, rows: np.ndarray, labels: np.ndarray, feature: int,
                           prior: np.ndarray) -> np.ndarray:
     total = tree.counts[0].sum()
-    allowed = tree.allowed(feature)[:, : len(prior)]
     prediction = tree.counts.argmax(axis=1)
     scores = []
     for v in range(len(prior)):
         leaf = tree.apply(with_value(rows, feature, v))
-        share = prior[v] / (allowed[leaf] * prior).sum(axis=1)
-        scores.append((prediction[leaf] == labels) * tree.counts[leaf].sum(axis=1) / total * share)
+        scores.append((prediction[leaf] == labels) * tree.counts[leaf].sum(axis=1) / total * prior[v])
     return _decide(np.stack(scores), prior)
 
 

@@ -46,11 +46,13 @@ def test_each_estimator_gives_the_answer_worked_out_by_hand():
     tree = paper_tree()
     prior = np.array([0.7, 0.3])  # x1 = no is more common
     # x2 = yes, y = 1: only x1 = no leads to y = 1.  x2 = yes, y = 0: only x1 = yes does.
-    # x2 = no, y = 0: both paths output 0; x1 = no's leaf holds 50 rows, x1 = yes's 30: WBWC says no.
+    # x2 = no, y = 0: both paths output 0; x1 = no's leaf holds 50 rows, x1 = yes's 30: 50 * 0.7 > 30 * 0.3, no.
     rows = np.array([[-1, YES], [-1, YES], [-1, NO]])
     labels = np.array([1, 0, 0])
     assert est.white_box_with_counts(tree, rows, labels, 0, prior).tolist() == [NO, YES, NO]
-    flipped = paper_tree(counts_x1_true=90)  # now the x1 = yes leaf outweighs: 90 * 1 > 50 * 1
+    assert est.white_box_with_counts(paper_tree(counts_x1_true=110), rows, labels, 0, prior).tolist() == \
+        [NO, YES, NO]  # 110 * 0.3 = 33 < 35
+    flipped = paper_tree(counts_x1_true=150)  # now the x1 = yes leaf outweighs: 150 * 0.3 = 45 > 50 * 0.7
     assert est.white_box_with_counts(flipped, rows, labels, 0, prior).tolist() == [NO, YES, YES]
     # black box: C[y, y'] = Pr[true y | said y']; a perfect model's matrix is the identity
     perfect = np.eye(2)
