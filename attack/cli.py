@@ -226,9 +226,10 @@ if __name__ == "__main__":
 
 
 def _tree_commands() -> None:
-    from .trees.cli import trees
+    from .trees.cli import trees, warfarin
 
     main.add_command(trees)
+    main.add_command(warfarin)
 
 
 def _plugged_in_commands() -> None:

@@ -71,3 +71,27 @@ def trees(survey, sensitive, count, countermeasure, depths, data_dir, seed, out_
         click.echo(by_depth[["depth", "model_accuracy", "training_accuracy", "training_precision",
                              "training_recall"]].round(3).to_string(index=False))
     click.echo(f"results: {out / 'attacks.csv'}", err=True)
+
+
+@click.command("warfarin")
+@click.option("--data", "data_path", type=click.Path(), help="The IWPC CSV (or its folder).")
+@click.option("--repeats", type=int, default=10, show_default=True, help="Models, each on a random half.")
+@click.option("--unknown-cyp2c9", is_flag=True, help="The attacker does not know CYP2C9 either (marginalised).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True)
+def warfarin(data_path, repeats, unknown_cyp2c9, seed, out_dir) -> None:
+    """The 2014 warfarin attack: infer VKORC1 from a linear dosing model, demographics and the dose."""
+    from ..warfarin import load_patients, run
+
+    if repeats < 1:
+        raise click.BadParameter("at least one model", param_hint="--repeats")
+    try:
+        patients = load_patients(data_path)
+    except SurveyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(patients.note, err=True)
+    table = run(patients, repeats, know_cyp2c9=not unknown_cyp2c9, seed=seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "warfarin.csv", index=False)
+    click.echo(table.round(3).to_string(index=False))

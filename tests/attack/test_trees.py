@@ -211,3 +211,35 @@ def test_rounded_confidences_leave_the_confidence_reader_only_the_prior():
     assert est.confidences(tree, np.array([[NO], [YES]]), rounding=0.5).tolist() == [[0.5, 0.5], [0.5, 0.5]]
     assert est.black_box_confidence(tree, person, label, 0, prior).tolist() == [NO]
     assert est.black_box_confidence(tree, person, label, 0, prior, rounding=0.5).tolist() == [YES]
+
+
+def test_the_2014_estimator_recovers_a_genotype_the_dose_reveals():
+    """A made-up clinic where sqrt(dose) drops by 1 per A allele, plus a little noise: the estimator reads the
+    genotype back from the dose for nearly everyone, where always guessing the most common gets a third."""
+    from attack.warfarin import GENOTYPES, DoseModel, fredrikson2014
+
+    rng = np.random.default_rng(0)
+    n = 600
+    frame = pd.DataFrame({"age_decades": rng.integers(2, 9, n), "height": rng.normal(170, 10, n),
+                          "weight": rng.normal(75, 12, n), "race": rng.choice(["White", "Asian"], n),
+                          "inducer": 0, "amiodarone": 0, "cyp2c9": "*1/*1",
+                          "vkorc1": rng.choice(GENOTYPES, n)})
+    alleles = frame["vkorc1"].map(GENOTYPES.index)
+    frame["dose"] = (7 - alleles + 0.01 * (frame["weight"] - 75) + rng.normal(0, 0.1, n)) ** 2
+    model = DoseModel(frame)
+    assert model.sigma == pytest.approx(0.1, abs=0.02)
+    guess = fredrikson2014(model, frame, np.full(3, 1 / 3))
+    assert (guess == alleles).mean() > 0.98
+    # a strong prior for G/G only wins where the dose cannot tell the genotypes apart: here it always can
+    assert (fredrikson2014(model, frame, np.array([0.98, 0.01, 0.01])) == alleles).mean() > 0.95
+
+
+def test_warfarin_command_on_the_iwpc_data(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["warfarin", "--repeats", "2", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "warfarin.csv").set_index(["population", "attack"])
+    assert table.loc[("training", "fredrikson2014"), "accuracy"] > table.loc[("training", "most-common"), "accuracy"]
+    (tmp_path / "bad.csv").write_text("Age,Gender\n40 - 49,male\n")
+    bad = runner.invoke(main, ["warfarin", "--data", str(tmp_path / "bad.csv"), "--out", str(tmp_path)])
+    assert bad.exit_code == 1 and "not the IWPC warfarin data: no column 'Race (OMB)'" in bad.output
