@@ -6,6 +6,7 @@ import click
 from .load import AnswersError, from_database, from_export, reconstruction_gallery, study_settings
 from .machine import read_machine_scores
 from .report import write_report
+from .trees import read_tree_results
 
 
 @click.command("analyze")
@@ -15,11 +16,13 @@ from .report import write_report
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True)
 @click.option("--machine", type=click.Path(dir_okay=False),
               help="The machine evaluator's scores of the same bundle (`mi-harness evaluate BUNDLE --csv FILE`).")
+@click.option("--trees", "tree_folders", multiple=True, type=click.Path(file_okay=False),
+              help="Add the results of `mi-harness trees` / `warfarin` written to this folder (repeatable).")
 @click.option("--method", type=click.Choice(["wilson", "beta"]), default="wilson", show_default=True,
               help="Interval: Wilson score, or beta = Clopper-Pearson.")
 @click.option("--alpha", type=float, default=0.05, show_default=True)
-def analyze(study: str, url: str | None, export: str | None, out_dir: str, machine: str | None, method: str,
-            alpha: float) -> None:
+def analyze(study: str, url: str | None, export: str | None, out_dir: str, machine: str | None,
+            tree_folders: tuple[str, ...], method: str, alpha: float) -> None:
     """Identification accuracy of STUDY (its name) per model, attack and countermeasure: an HTML report and CSVs."""
     if bool(url) == bool(export):
         raise click.UsageError("give the survey's --database or an --export file (one of them)")
@@ -27,6 +30,8 @@ def analyze(study: str, url: str | None, export: str | None, out_dir: str, machi
     try:
         if machine:
             scores = read_machine_scores(machine)
+        for folder in tree_folders:
+            read_tree_results(folder)  # refuse a wrong folder before any work
         if export:
             frame, settings = from_export(export), {}
             if not frame.empty and not (frame["study"] == study).any():
@@ -40,7 +45,8 @@ def analyze(study: str, url: str | None, export: str | None, out_dir: str, machi
         raise click.ClickException(str(exc)) from exc
     if frame.empty:
         raise click.ClickException(f"study {study!r} has no answers yet: nothing to analyse")
-    report = write_report(frame, out_dir, f"Lineup study {study!r}", settings, method, alpha, gallery, scores)
+    report = write_report(frame, out_dir, f"Lineup study {study!r}", settings, method, alpha, gallery, scores,
+                          list(tree_folders))
     click.echo(f"report: {report}")
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 from . import plots
 from .machine import side_by_side
 from .metrics import accuracy_table, compare_countermeasures, kappa_across_runs
+from .trees import figures_of, read_tree_results
 
 TINY = 10
 """Below this many answers about reconstructions the report says the study is too small to conclude anything."""
@@ -31,10 +32,11 @@ def build_tables(frame: pd.DataFrame, method: str, alpha: float) -> dict[str, pd
 
 def write_report(frame: pd.DataFrame, out_dir: str | Path, title: str, settings: dict | None = None,
                  method: str = "wilson", alpha: float = 0.05, gallery: pd.DataFrame | None = None,
-                 machine: pd.DataFrame | None = None) -> Path:
+                 machine: pd.DataFrame | None = None, trees: list[str | Path] | None = None) -> Path:
     """``gallery`` (from the database, see ``load.reconstruction_gallery``) adds the photo-beside-reconstruction
     figure; an export has no images. ``machine`` (``machine.read_machine_scores``) adds the machine evaluator's
-    scores beside the people's."""
+    scores beside the people's; ``trees`` (folders written by `mi-harness trees` / `warfarin`) adds the
+    attribute-inference section."""
     out = Path(out_dir)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     reconstructions = frame[~frame["gold"]]
@@ -56,6 +58,8 @@ def write_report(frame: pd.DataFrame, out_dir: str | Path, title: str, settings:
     if gallery is not None:
         figures += plots.reconstruction_gallery(gallery, out / "figures")
     page = _html(title, frame, tables, kappa, figures, settings or {}, method, alpha)
+    if trees:
+        page = page.replace("</body>", _trees_html(trees, out) + "</body>")
     (out / "report.html").write_text(page)
     return out / "report.html"
 
@@ -119,6 +123,28 @@ def _html(title, frame, tables, kappa, figures, settings, method, alpha) -> str:
              ".warning{background:#fff3cd;padding:.5rem}img{max-width:100%}")
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+
+
+def _trees_html(folders: list[str | Path], out: Path) -> str:
+    parts = ["<h2>Attribute inference from decision trees and the warfarin model</h2>",
+             "<p>The paper's section 4 and 6 attacks (<code>mi-harness trees</code>, "
+             "<code>mi-harness warfarin</code>): "
+             "each attack's accuracy, and precision and recall of the sensitive answer, averaged over many models "
+             "trained on stratified halves, on the individuals a model was trained on and on others; the paper's "
+             "figures beside ours where it gives them.</p>"]
+    for folder in folders:
+        results = read_tree_results(folder)
+        parts.append(f"<h3>{html.escape(str(folder))}</h3>")
+        for name, table in results.items():
+            table.to_csv(out / "tables" / f"trees_{Path(folder).name}_{name}.csv", index=False)
+            parts.append(f"<h4>{name}</h4>" + _table(table, list(table.columns)))
+        for path in figures_of(folder):
+            data = base64.b64encode(path.read_bytes()).decode()
+            parts.append(f'<figure><img alt="{path.stem}" src="data:image/png;base64,{data}"></figure>')
+        notes = Path(folder) / "note.txt"
+        if notes.is_file():
+            parts.append(f"<p>{html.escape(notes.read_text())}</p>")
+    return "".join(parts)
 
 
 def _table(table: pd.DataFrame, columns: list[str]) -> str:

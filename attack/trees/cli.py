@@ -60,6 +60,9 @@ def trees(survey, sensitive, count, countermeasure, depths, data_dir, seed, out_
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     click.echo(data.note, err=True)
+    (out / "note.txt").write_text(f"{data.note}; sensitive feature {data.sensitive!r} (positive: "
+                                  f"{data.positive!r}), target {data.target!r}, {count} trees, countermeasure "
+                                  f"{countermeasure}.")
     table = run_table(data, count, seed, rounding=rounding)
     table.to_csv(out / "attacks.csv", index=False)
     attacks_figure(table, out / "figures")
@@ -94,4 +97,6 @@ def warfarin(data_path, repeats, unknown_cyp2c9, seed, out_dir) -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "warfarin.csv", index=False)
+    (out / "note.txt").write_text(f"{patients.note}; {repeats} models; the attacker "
+                                  f"{'does not know' if unknown_cyp2c9 else 'knows'} CYP2C9.")
     click.echo(table.round(3).to_string(index=False))

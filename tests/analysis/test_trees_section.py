@@ -1,0 +1,32 @@
+"""The report's attribute-inference section, from folders that `mi-harness trees` and `warfarin` wrote."""
+from click.testing import CliRunner
+
+from attack.cli import main
+from tests.survey_app.conftest import answer_lineups, new_study
+
+
+def test_the_report_gains_the_tree_results_and_refuses_a_wrong_folder(app, database, bundle_dir, tmp_path):
+    if not database.startswith("sqlite"):
+        return  # the section does not depend on the database
+    runner = CliRunner()
+    trees = tmp_path / "steak"
+    assert runner.invoke(main, ["trees", "--survey", "fivethirtyeight", "--trees", "2", "--out",
+                                str(trees)]).exit_code == 0
+    warfarin = tmp_path / "warfarin"
+    assert runner.invoke(main, ["warfarin", "--repeats", "1", "--out", str(warfarin)]).exit_code == 0
+    study = new_study(app, bundle_dir, name="with-trees", hit_size=42)
+    answer_lineups(app, study, "w1", 42, lambda k, c: c[0])
+    out = tmp_path / "report"
+    result = runner.invoke(main, ["analyze", "with-trees", "--database", database, "--out", str(out),
+                                  "--trees", str(trees), "--trees", str(warfarin)])
+    assert result.exit_code == 0, result.output
+    page = (out / "report.html").read_text()
+    assert "Attribute inference from decision trees" in page and "fredrikson2014" in page
+    assert "332 complete responses" in page and page.count("data:image/png;base64") >= 4
+    assert (out / "tables" / "trees_steak_attacks.csv").read_text() == (trees / "attacks.csv").read_text()
+    assert (out / "tables" / "trees_warfarin_warfarin.csv").is_file()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bad = runner.invoke(main, ["analyze", "with-trees", "--database", database, "--out", str(tmp_path / "r2"),
+                               "--trees", str(empty)])
+    assert bad.exit_code == 1 and "holds none of attacks.csv" in bad.output and not (tmp_path / "r2").exists()
