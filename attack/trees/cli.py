@@ -32,14 +32,18 @@ def parse_depths(text: str) -> list[int | None]:
               help="none; round:R (confidences rounded, for the confidence-reading attacker); depth (the "
                    "privacy-aware CART at each of --depths).")
 @click.option("--depths", default="top,1,2,3,4,bottom", show_default=True)
+@click.option("--min-samples-leaf", type=int, default=1, show_default=True,
+              help="Grow the trees only while every leaf keeps this many rows (1: until pure).")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), help="Folder holding the surveys.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True)
-def trees(survey, sensitive, count, countermeasure, depths, data_dir, seed, out_dir) -> None:
+def trees(survey, sensitive, count, countermeasure, depths, min_samples_leaf, data_dir, seed, out_dir) -> None:
     """Infer a sensitive survey answer from decision trees: white-box (WBWC), black-box and baselines, averaged
     over many trees, written as CSV and figures beside the paper's figures."""
     if count < 1:
         raise click.BadParameter("at least one tree", param_hint="--trees")
+    if min_samples_leaf < 1:
+        raise click.BadParameter("at least 1", param_hint="--min-samples-leaf")
     rounding = None
     if countermeasure.startswith("round:"):
         try:
@@ -62,8 +66,8 @@ def trees(survey, sensitive, count, countermeasure, depths, data_dir, seed, out_
     click.echo(data.note, err=True)
     (out / "note.txt").write_text(f"{data.note}; sensitive feature {data.sensitive!r} (positive: "
                                   f"{data.positive!r}), target {data.target!r}, {count} trees, countermeasure "
-                                  f"{countermeasure}.")
-    table = run_table(data, count, seed, rounding=rounding)
+                                  f"{countermeasure}, leaves of at least {min_samples_leaf} rows.")
+    table = run_table(data, count, seed, rounding=rounding, min_samples_leaf=min_samples_leaf)
     table.to_csv(out / "attacks.csv", index=False)
     attacks_figure(table, out / "figures")
     click.echo(table[COLUMNS].round(3).to_string(index=False))

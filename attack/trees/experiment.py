@@ -36,12 +36,14 @@ def train_tree(survey: Survey, rows: np.ndarray, labels: np.ndarray, seed: int, 
     return from_sklearn(classifier, features, survey.values[survey.target])
 
 
-def trials(survey: Survey, count: int, seed: int = 0, train_share: float = 0.5, trainer=None, progress: bool = True):
-    """``count`` trees, each trained on a stratified (by the sensitive answer) sample of the respondents."""
+def trials(survey: Survey, count: int, seed: int = 0, train_share: float = 0.5, trainer=None, progress: bool = True,
+           tree_params: dict | None = None):
+    """``count`` trees, each trained on a stratified (by the sensitive answer) sample of the respondents
+    (``tree_params``: scikit-learn settings of the default trainer, e.g. min_samples_leaf)."""
     rows, labels = survey.codes(), survey.codes([survey.target])[:, 0]
     sensitive = rows[:, survey.features.index(survey.sensitive)]
     everyone = np.arange(len(rows))
-    trainer = trainer or (lambda r, y, s: train_tree(survey, r, y, s))
+    trainer = trainer or (lambda r, y, s: train_tree(survey, r, y, s, **(tree_params or {})))
     for k in tqdm(range(count), desc=f"trees on {survey.name}", unit="tree", disable=not progress, leave=False):
         train, test = train_test_split(everyone, train_size=train_share, stratify=sensitive, random_state=seed + k)
         tree = trainer(rows[train], labels[train], seed + k)
@@ -75,11 +77,12 @@ def attack_trial(survey: Survey, trial: Trial, seed: int = 0, rounding: float | 
 
 
 def run_table(survey: Survey, count: int = 100, seed: int = 0, progress: bool = True,
-              rounding: float | None = None) -> pd.DataFrame:
+              rounding: float | None = None, min_samples_leaf: int = 1) -> pd.DataFrame:
     """Mean (and standard deviation) over ``count`` trees of each attack's accuracy, precision and recall, with
     the paper's figures beside them where it reports them."""
     rows, model_accuracy = [], []
-    for k, trial in enumerate(trials(survey, count, seed, progress=progress)):
+    params = {"min_samples_leaf": min_samples_leaf}
+    for k, trial in enumerate(trials(survey, count, seed, progress=progress, tree_params=params)):
         model_accuracy.append(trial.model_accuracy)
         rows += [{**r, "tree": k} for r in attack_trial(survey, trial, seed + k, rounding)]
     frame = pd.DataFrame(rows)
@@ -90,6 +93,7 @@ def run_table(survey: Survey, count: int = 100, seed: int = 0, progress: bool = 
     table.insert(0, "survey", survey.name)
     table["trees"] = count
     table["rounding"] = rounding or 0.0
+    table["min_samples_leaf"] = min_samples_leaf
     table["model_accuracy"] = float(np.mean(model_accuracy))
     for k, metric in enumerate(("accuracy", "precision", "recall")):
         table[f"paper_{metric}"] = [PAPER.get((survey.name, a), (None,) * 3)[k] if p == "training" else None
