@@ -5,9 +5,10 @@ from pathlib import Path
 
 import click
 
-from .experiment import depth_table, run_table
+from .experiment import attack_tree, depth_table, run_table, trials
 from .figures import attacks_figure, depth_figure
 from .surveys import LOADERS, SurveyError, load_survey, with_sensitive
+from .tree_model import TreeError, TreeModel
 
 COLUMNS = ["population", "attack", "accuracy_mean", "precision_mean", "recall_mean", "paper_accuracy",
            "paper_precision", "paper_recall"]
@@ -34,10 +35,14 @@ def parse_depths(text: str) -> list[int | None]:
 @click.option("--depths", default="top,1,2,3,4,bottom", show_default=True)
 @click.option("--min-samples-leaf", type=int, default=1, show_default=True,
               help="Grow the trees only while every leaf keeps this many rows (1: until pure).")
+@click.option("--tree", "tree_file", type=click.Path(dir_okay=False, exists=True),
+              help="Attack this tree (mi-harness/tree JSON, trained elsewhere) on every respondent instead.")
+@click.option("--save-tree", type=click.Path(dir_okay=False), help="Write the first tree trained, as JSON.")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), help="Folder holding the surveys.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True)
-def trees(survey, sensitive, count, countermeasure, depths, min_samples_leaf, data_dir, seed, out_dir) -> None:
+def trees(survey, sensitive, count, countermeasure, depths, min_samples_leaf, tree_file, save_tree, data_dir, seed,
+          out_dir) -> None:
     """Infer a sensitive survey answer from decision trees: white-box (WBWC), black-box and baselines, averaged
     over many trees, written as CSV and figures beside the paper's figures."""
     if count < 1:
@@ -67,6 +72,17 @@ def trees(survey, sensitive, count, countermeasure, depths, min_samples_leaf, da
     (out / "note.txt").write_text(f"{data.note}; sensitive feature {data.sensitive!r} (positive: "
                                   f"{data.positive!r}), target {data.target!r}, {count} trees, countermeasure "
                                   f"{countermeasure}, leaves of at least {min_samples_leaf} rows.")
+    if tree_file:
+        try:
+            table = attack_tree(data, TreeModel.load(tree_file), seed, rounding)
+        except (TreeError, ValueError) as exc:
+            raise click.ClickException(f"{tree_file}: {exc}") from exc
+        table.to_csv(out / "attacks.csv", index=False)
+        click.echo(table[[c for c in COLUMNS if c in table]].round(3).to_string(index=False))
+        return
+    if save_tree:
+        next(trials(data, 1, seed, progress=False, tree_params={"min_samples_leaf": min_samples_leaf})).tree \
+            .save(save_tree)
     table = run_table(data, count, seed, rounding=rounding, min_samples_leaf=min_samples_leaf)
     table.to_csv(out / "attacks.csv", index=False)
     attacks_figure(table, out / "figures")

@@ -76,6 +76,44 @@ def attack_trial(survey: Survey, trial: Trial, seed: int = 0, rounding: float | 
     return out
 
 
+def attack_tree(survey: Survey, tree: TreeModel, seed: int = 0, rounding: float | None = None) -> pd.DataFrame:
+    """Every attack on every respondent of the survey against one given tree (one trained elsewhere, read from
+    its JSON form): the tree must use the survey's features with the same values, and predict its target."""
+    problems = []
+    for feature in tree.features:
+        if feature.name not in survey.values:
+            problems.append(f"the tree's feature {feature.name!r} is not a column of {survey.name}")
+        elif feature.values != survey.values[feature.name]:
+            problems.append(f"the tree's values of {feature.name!r} differ from the survey's")
+    if tree.classes != survey.values[survey.target]:
+        problems.append(f"the tree predicts {tree.classes}, the survey's {survey.target!r} is "
+                        f"{survey.values[survey.target]}")
+    names = [f.name for f in tree.features]
+    if survey.sensitive not in names:
+        problems.append(f"the tree does not use the sensitive feature {survey.sensitive!r}")
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise ValueError("; ".join(problems[:3]) + more)
+    rows, labels = survey.codes(names), survey.codes([survey.target])[:, 0]
+    feature = names.index(survey.sensitive)
+    positive = survey.values[survey.sensitive].index(survey.positive)
+    prior = est.priors(rows[:, feature], len(survey.values[survey.sensitive]))
+    truth = rows[:, feature]
+    guesses = {
+        "white-box": est.white_box_with_counts(tree, rows, labels, feature, prior),
+        "black-box": est.black_box(tree, rows, labels, feature, prior, est.confusion(tree, rows, labels)),
+        "black-box-confidence": est.black_box_confidence(tree, rows, labels, feature, prior, rounding),
+        "most-common": est.most_common(len(rows), prior),
+        "random": est.random_guess(len(rows), prior, seed),
+    }
+    table = pd.DataFrame([{"survey": survey.name, "population": "all", "attack": attack,
+                           **{f"{k}_mean": v for k, v in est.scores(truth, guess, positive).items()}}
+                          for attack, guess in guesses.items()])
+    table["trees"] = 1
+    table["model_accuracy"] = float(np.mean(tree.predict(rows) == labels))
+    return table
+
+
 def run_table(survey: Survey, count: int = 100, seed: int = 0, progress: bool = True,
               rounding: float | None = None, min_samples_leaf: int = 1) -> pd.DataFrame:
     """Mean (and standard deviation) over ``count`` trees of each attack's accuracy, precision and recall, with

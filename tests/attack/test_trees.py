@@ -192,6 +192,7 @@ def test_trees_command_writes_its_tables_and_names_bad_input(tmp_path):
     for args, message in ((["--sensitive", "weight"], "unknown sensitive feature 'weight'"),
                           (["--countermeasure", "round:2"], "round:R needs 0 < R < 1"),
                           (["--countermeasure", "depth", "--depths", "top,middle"], "'middle'"),
+                          (["--min-samples-leaf", "0"], "at least 1"),
                           (["--data", str(tmp_path)], "no steak survey CSV")):
         bad = runner.invoke(main, ["trees", "--survey", "fivethirtyeight", "--trees", "2", "--out", str(out), *args])
         assert bad.exit_code in (1, 2) and message in bad.output, bad.output
@@ -243,3 +244,25 @@ def test_warfarin_command_on_the_iwpc_data(tmp_path):
     (tmp_path / "bad.csv").write_text("Age,Gender\n40 - 49,male\n")
     bad = runner.invoke(main, ["warfarin", "--data", str(tmp_path / "bad.csv"), "--out", str(tmp_path)])
     assert bad.exit_code == 1 and "not the IWPC warfarin data: no column 'Race (OMB)'" in bad.output
+
+
+def test_a_tree_saved_as_json_is_attacked_as_a_tree_from_elsewhere(tmp_path):
+    runner = CliRunner()
+    saved = tmp_path / "tree.json"
+    result = runner.invoke(main, ["trees", "--survey", "fivethirtyeight", "--trees", "1", "--save-tree", str(saved),
+                                  "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    steak = load_survey("fivethirtyeight")
+    tree = TreeModel.load(saved)
+    attacked = runner.invoke(main, ["trees", "--survey", "fivethirtyeight", "--tree", str(saved), "--out",
+                                    str(tmp_path / "b")])
+    assert attacked.exit_code == 0, attacked.output
+    table = pd.read_csv(tmp_path / "b" / "attacks.csv").set_index("attack")
+    rows, labels = steak.codes(), steak.codes(["steak"])[:, 0]
+    j = steak.features.index("cheated")
+    expected = est.scores(rows[:, j], est.white_box_with_counts(tree, rows, labels, j, est.priors(rows[:, j], 2)), 1)
+    assert table.loc["white-box", "recall_mean"] == pytest.approx(expected["recall"])
+    assert table.loc["most-common", "accuracy_mean"] == pytest.approx(275 / 332)
+    wrong = runner.invoke(main, ["trees", "--survey", "gss", "--tree", str(saved), "--out", str(tmp_path / "c")])
+    assert wrong.exit_code == 1 and "the tree's feature 'lottery' is not a column of gss" in wrong.output
+    assert "more)" in wrong.output
