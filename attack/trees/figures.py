@@ -20,13 +20,14 @@ def _save(figure, out_dir: Path, name: str) -> list[Path]:
 
 
 def depth_figure(table: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Like the paper's privacy-aware CART figure: model accuracy and the white-box attack's accuracy and
-    precision on training individuals, against the depth the sensitive feature was forced to."""
+    """Like the paper's privacy-aware CART figure: model accuracy and the white-box attack's accuracy, precision
+    and recall on training individuals, against the depth the sensitive feature was forced to."""
     figure, axis = plt.subplots(figsize=(5.5, 3.6))
     x = range(len(table))
     axis.plot(x, table["model_accuracy"], marker="o", label="model accuracy (held-out rows)")
     axis.plot(x, table["training_accuracy"], marker="s", label="white-box attack accuracy")
     axis.plot(x, table["training_precision"], marker="^", label="white-box attack precision")
+    axis.plot(x, table["training_recall"], marker="v", label="white-box attack recall")
     axis.set_xticks(list(x), list(table["depth"]))
     axis.set_xlabel(f"depth of {table['sensitive'].iloc[0]!r} in the tree")
     axis.set_ylim(0, 1.02)
