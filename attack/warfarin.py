@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,7 +20,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier
 
 from .trees.estimators import scores
-from .trees.surveys import SurveyError, data_root
+from .trees.surveys import data_root, read_table
 
 VKORC1 = "VKORC1 genotype:   -1639 G>A (3673); chr16:31015190; rs9923231; C/T"
 GENOTYPES = ["G/G", "A/G", "A/A"]
@@ -42,15 +41,8 @@ def load_patients(path: str | os.PathLike | None = None) -> Patients:
     """The IWPC data (PharmGKB, 6,922 patients): those with a stable dose, a VKORC1 -1639 call, one of the six
     common CYP2C9 genotypes, age, height and weight. A missing medication is counted as not taken, as the IWPC
     algorithm does."""
-    path = Path(path) if path else data_root() / "iwpc_warfarin" / "pharmgkb_6922" / "iwpc_data.csv"
-    if path.is_dir():
-        path = path / "iwpc_data.csv"
-    if not path.is_file():
-        raise SurveyError(f"no IWPC warfarin CSV at {path}")
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    missing = [c for c in NEEDED if c not in raw.columns]
-    if missing:
-        raise SurveyError(f"{path} is not the IWPC warfarin data: no column {missing[0]!r}")
+    raw = read_table(path or data_root() / "iwpc_warfarin" / "pharmgkb_6922", "iwpc_data.csv", "IWPC warfarin",
+                     NEEDED, encoding="utf-8-sig")
     keep = (raw[VKORC1].isin(GENOTYPES) & raw["Cyp2C9 genotypes"].isin(CYP2C9) & raw["Age"].str.contains("-|\\+")
             & (raw["Height (cm)"] != "NA") & (raw["Weight (kg)"] != "NA") & (raw["Height (cm)"] != "")
             & (raw["Weight (kg)"] != "") & ~raw["Therapeutic Dose of Warfarin"].isin(["", "NA"]))

@@ -83,25 +83,35 @@ def _ordered(series: pd.Series, order: list[str] | None, numeric: bool = False) 
     return sorted(found, key=int) if numeric else sorted(found)
 
 
+def read_table(path: str | os.PathLike, file_name: str, what: str, columns, encoding: str = "utf-8") -> pd.DataFrame:
+    """A CSV (or the folder holding ``file_name``) as strings, refused with a message naming the first column of
+    ``columns`` it lacks."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / file_name
+    if not path.is_file():
+        raise SurveyError(f"no {what} CSV at {path}")
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SurveyError(f"{path} is not the {what} data ({exc})") from None
+    missing = [c for c in columns if c not in raw.columns]
+    if missing:
+        raise SurveyError(f"{path} is not the {what} data: no column {missing[0]!r}")
+    raw.attrs["path"] = path
+    return raw
+
+
 def load_steak(path: str | os.PathLike) -> Survey:
     """FiveThirtyEight's steak survey: the model predicts how a respondent likes steak; the sensitive answer is
     whether they ever cheated on their significant other. Line 2 of the CSV is a SurveyMonkey sub-header."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "steak-risk-survey.csv"
-    if not path.is_file():
-        raise SurveyError(f"no steak survey CSV at {path}")
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in STEAK_COLUMNS if c not in raw.columns]
-    if missing or len(raw.columns) < 2:
-        raise SurveyError(f"{path} is not the FiveThirtyEight steak survey: no column {missing[0]!r}"
-                          if missing else f"{path} is not the FiveThirtyEight steak survey")
+    raw = read_table(path, "steak-risk-survey.csv", "FiveThirtyEight steak survey", ["RespondentID", *STEAK_COLUMNS])
     lottery = raw.columns[1]
     raw = raw[raw["RespondentID"].str.strip() != ""]  # the sub-header row
     frame = raw[[lottery, *STEAK_COLUMNS]].rename(columns={lottery: "lottery", **STEAK_COLUMNS})
     frame = frame[(frame != "").all(axis=1)].reset_index(drop=True)
     if frame.empty:
-        raise SurveyError(f"{path} has no complete response")
+        raise SurveyError(f"{raw.attrs['path']} has no complete response")
     values = {c: _ordered(frame[c], STEAK_ORDER.get(c)) for c in frame.columns}
     features = [c for c in frame.columns if c != "steak"]
     return Survey("fivethirtyeight", frame, features, "steak", "cheated", "Yes", values,
@@ -111,15 +121,8 @@ def load_steak(path: str | os.PathLike) -> Survey:
 def load_gss(path: str | os.PathLike) -> Survey:
     """The GSS extract: the model predicts marital happiness (hapmar); the sensitive answer is having watched an
     X-rated movie in the last year (xmovie). Not the paper's 51,020-row file (see the note)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "GSS_15235.csv"
-    if not path.is_file():
-        raise SurveyError(f"no GSS CSV at {path}")
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in GSS_COLUMNS if c not in raw.columns]
-    if missing:
-        raise SurveyError(f"{path} is not the GSS extract: no column {missing[0]!r}")
+    raw = read_table(path, "GSS_15235.csv", "GSS extract", GSS_COLUMNS)
+    path = raw.attrs["path"]
     frame = raw[GSS_COLUMNS].apply(lambda c: c.str.strip())
     keep = pd.Series(True, index=frame.index)
     for column, codes in GSS_MISSING.items():

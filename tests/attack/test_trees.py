@@ -133,12 +133,12 @@ def test_the_surveys_are_cleaned_as_their_sources_say():
 
 def test_a_csv_that_is_not_the_survey_is_named(tmp_path):
     (tmp_path / "steak.csv").write_text("RespondentID,Q\n1,2\n")
-    with pytest.raises(SurveyError, match="not the FiveThirtyEight steak survey"):
+    with pytest.raises(SurveyError, match="not the FiveThirtyEight steak survey data: no column"):
         load_steak(tmp_path / "steak.csv")
     (tmp_path / "gss.csv").write_text("year,sex\n2000,male\n")
     with pytest.raises(SurveyError, match="no column 'marital'"):
         load_gss(tmp_path / "gss.csv")
-    with pytest.raises(SurveyError, match="no GSS CSV"):
+    with pytest.raises(SurveyError, match="no GSS extract CSV"):
         load_gss(tmp_path / "absent.csv")
 
 
@@ -193,7 +193,7 @@ def test_trees_command_writes_its_tables_and_names_bad_input(tmp_path):
                           (["--countermeasure", "round:2"], "round:R needs 0 < R < 1"),
                           (["--countermeasure", "depth", "--depths", "top,middle"], "'middle'"),
                           (["--min-samples-leaf", "0"], "at least 1"),
-                          (["--data", str(tmp_path)], "no steak survey CSV")):
+                          (["--data", str(tmp_path)], "no FiveThirtyEight steak survey CSV")):
         bad = runner.invoke(main, ["trees", "--survey", "fivethirtyeight", "--trees", "2", "--out", str(out), *args])
         assert bad.exit_code in (1, 2) and message in bad.output, bad.output
 
