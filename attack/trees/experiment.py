@@ -14,7 +14,6 @@ from . import estimators as est
 from .surveys import Survey
 from .tree_model import Feature, TreeModel, from_sklearn
 
-ATTACKS = ("white-box", "black-box", "black-box-confidence", "ideal", "most-common", "random")
 PAPER = {  # Table of section 6 (training-set individuals): accuracy, precision, recall, in %
     ("fivethirtyeight", "white-box"): (86.4, 100.0, 21.1), ("fivethirtyeight", "black-box"): (85.8, 85.7, 21.1),
     ("fivethirtyeight", "most-common"): (82.9, 0.0, 0.0),

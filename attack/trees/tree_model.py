@@ -40,12 +40,6 @@ class TreeModel:
     def is_leaf(self) -> np.ndarray:
         return self.feature < 0
 
-    def index_of(self, name: str) -> int:
-        for k, f in enumerate(self.features):
-            if f.name == name:
-                return k
-        raise TreeError(f"the tree has no feature {name!r} (it has: {', '.join(f.name for f in self.features)})")
-
     def apply(self, rows: np.ndarray) -> np.ndarray:
         """The leaf each row (integer codes, one column per feature) ends in."""
         rows = np.asarray(rows, dtype=int)
