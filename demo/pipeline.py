@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import click
+import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -275,7 +276,7 @@ def run_simulated_panel(plan: DemoPlan, state: State, server: ServerProcess) -> 
     state.mark("panel", time.perf_counter() - start)
 
 
-def report(plan: DemoPlan, machine_csv: Path, state: State) -> Path:
+def report(plan: DemoPlan, machine_csv: Path, state: State) -> tuple[Path, pd.DataFrame]:
     url = plan.database_url
     start = time.perf_counter()
     frame = from_database(url, plan.study)
@@ -283,15 +284,14 @@ def report(plan: DemoPlan, machine_csv: Path, state: State) -> Path:
                        study_settings(url, plan.study), gallery=reconstruction_gallery(url, plan.study),
                        machine=read_machine_scores(machine_csv))
     state.mark("report", time.perf_counter() - start, answers=len(frame))
-    return out
+    return out, frame
 
 
-def skilled_by_profile(plan: DemoPlan) -> dict[str, tuple[int, int]]:
+def skilled_by_profile(plan: DemoPlan, frame: pd.DataFrame) -> dict[str, tuple[int, int]]:
     """profile -> (skilled bots, bots): does the skilled filter find the attentive ones?"""
     panel_csv = plan.work / "panel.csv"
     if not panel_csv.exists():
         return {}
-    frame = from_database(plan.database_url, plan.study)
     skilled = frame.groupby("worker")["skilled"].first().to_dict()
     out: dict[str, list[int]] = {}
     with open(panel_csv, newline="") as fh:
@@ -321,11 +321,11 @@ def run_demo(plan: DemoPlan, serve: bool = False, bind: str = "127.0.0.1:8000") 
                        workers=2, threads=max(4, plan.concurrency), log=plan.work / "server.log") as server:
         run_simulated_panel(plan, state, server)
         say("- the report")
-        path = report(plan, machine_csv, state)
+        path, frame = report(plan, machine_csv, state)
         state.data["total_seconds_last_run"] = round(time.perf_counter() - started, 1)
         state.save()
         click.echo(f"report: {path.resolve()}")
-        for profile, (skilled, total) in sorted(skilled_by_profile(plan).items()):
+        for profile, (skilled, total) in sorted(skilled_by_profile(plan, frame).items()):
             click.echo(f"  skilled filter: {skilled} of {total} {profile} bots")
         if serve:
             slug, _, _ = study_progress(plan)
