@@ -10,6 +10,7 @@ from .figures import attacks_figure, depth_figure
 from .surveys import LOADERS, SurveyError, load_survey, with_sensitive
 from .tree_model import TreeError, TreeModel
 
+ATTACK_NAMES = ("white-box", "black-box", "black-box-confidence", "ideal", "most-common", "random")
 COLUMNS = ["population", "attack", "accuracy_mean", "precision_mean", "recall_mean", "paper_accuracy",
            "paper_precision", "paper_recall"]
 
@@ -28,6 +29,8 @@ def parse_depths(text: str) -> list[int | None]:
 @click.command("trees")
 @click.option("--survey", type=click.Choice(list(LOADERS)), required=True)
 @click.option("--sensitive", help="The feature to infer [the paper's: cheated, xmovie].")
+@click.option("--attack", "attacks", multiple=True, type=click.Choice(list(ATTACK_NAMES)),
+              help="Report only these attacks (repeatable) [all].")
 @click.option("--trees", "count", type=int, default=100, show_default=True, help="Trees, each on a stratified half.")
 @click.option("--countermeasure", default="none", show_default=True,
               help="none; round:R (confidences rounded, for the confidence-reading attacker); depth (the "
@@ -41,8 +44,8 @@ def parse_depths(text: str) -> list[int | None]:
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), help="Folder holding the surveys.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True)
-def trees(survey, sensitive, count, countermeasure, depths, min_samples_leaf, tree_file, save_tree, data_dir, seed,
-          out_dir) -> None:
+def trees(survey, sensitive, attacks, count, countermeasure, depths, min_samples_leaf, tree_file, save_tree, data_dir,
+          seed, out_dir) -> None:
     """Infer a sensitive survey answer from decision trees: white-box (WBWC), black-box and baselines, averaged
     over many trees, written as CSV and figures beside the paper's figures."""
     if count < 1:
@@ -75,6 +78,8 @@ def trees(survey, sensitive, count, countermeasure, depths, min_samples_leaf, tr
     if tree_file:
         try:
             table = attack_tree(data, TreeModel.load(tree_file), seed, rounding)
+            if attacks:
+                table = table[table["attack"].isin(attacks)].reset_index(drop=True)
         except (TreeError, ValueError) as exc:
             raise click.ClickException(f"{tree_file}: {exc}") from exc
         table.to_csv(out / "attacks.csv", index=False)
@@ -84,6 +89,8 @@ def trees(survey, sensitive, count, countermeasure, depths, min_samples_leaf, tr
         next(trials(data, 1, seed, progress=False, tree_params={"min_samples_leaf": min_samples_leaf})).tree \
             .save(save_tree)
     table = run_table(data, count, seed, rounding=rounding, min_samples_leaf=min_samples_leaf)
+    if attacks:
+        table = table[table["attack"].isin(attacks)].reset_index(drop=True)
     table.to_csv(out / "attacks.csv", index=False)
     attacks_figure(table, out / "figures")
     click.echo(table[COLUMNS].round(3).to_string(index=False))

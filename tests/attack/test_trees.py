@@ -186,6 +186,10 @@ def test_trees_command_writes_its_tables_and_names_bad_input(tmp_path):
                                       "random"}
     assert attacks.loc[(attacks["population"] == "training") & (attacks["attack"] == "white-box"),
                        "paper_accuracy"].item() == 86.4
+    only = runner.invoke(main, ["trees", "--survey", "fivethirtyeight", "--trees", "2", "--attack", "white-box",
+                                "--attack", "most-common", "--out", str(tmp_path / "only")])
+    assert only.exit_code == 0, only.output
+    assert sorted(pd.read_csv(tmp_path / "only" / "attacks.csv")["attack"].unique()) == ["most-common", "white-box"]
     depth = pd.read_csv(out / "depth.csv")
     assert list(depth["depth"]) == ["top", "2", "bottom"] and (out / "figures" / "depth.svg").is_file()
     assert (out / "figures" / "attacks.png").is_file()
