@@ -30,8 +30,7 @@ def analyze(study: str, url: str | None, export: str | None, out_dir: str, machi
     try:
         if machine:
             scores = read_machine_scores(machine)
-        for folder in tree_folders:
-            read_tree_results(folder)  # refuse a wrong folder before any work
+        trees = {folder: read_tree_results(folder) for folder in tree_folders}  # a wrong folder: before any work
         if export:
             frame, settings = from_export(export), {}
             if not frame.empty and not (frame["study"] == study).any():
@@ -46,7 +45,7 @@ def analyze(study: str, url: str | None, export: str | None, out_dir: str, machi
     if frame.empty:
         raise click.ClickException(f"study {study!r} has no answers yet: nothing to analyse")
     report = write_report(frame, out_dir, f"Lineup study {study!r}", settings, method, alpha, gallery, scores,
-                          list(tree_folders))
+                          trees)
     click.echo(f"report: {report}")
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 from . import plots
 from .machine import side_by_side
 from .metrics import accuracy_table, compare_countermeasures, kappa_across_runs
-from .trees import figures_of, read_tree_results
+from .trees import figures_of
 
 TINY = 10
 """Below this many answers about reconstructions the report says the study is too small to conclude anything."""
@@ -32,10 +32,11 @@ def build_tables(frame: pd.DataFrame, method: str, alpha: float) -> dict[str, pd
 
 def write_report(frame: pd.DataFrame, out_dir: str | Path, title: str, settings: dict | None = None,
                  method: str = "wilson", alpha: float = 0.05, gallery: pd.DataFrame | None = None,
-                 machine: pd.DataFrame | None = None, trees: list[str | Path] | None = None) -> Path:
+                 machine: pd.DataFrame | None = None,
+                 trees: dict[str, dict[str, pd.DataFrame]] | None = None) -> Path:
     """``gallery`` (from the database, see ``load.reconstruction_gallery``) adds the photo-beside-reconstruction
     figure; an export has no images. ``machine`` (``machine.read_machine_scores``) adds the machine evaluator's
-    scores beside the people's; ``trees`` (folders written by `mi-harness trees` / `warfarin`) adds the
+    scores beside the people's; ``trees`` (folder -> its tables, ``trees.read_tree_results``) adds the
     attribute-inference section."""
     out = Path(out_dir)
     (out / "tables").mkdir(parents=True, exist_ok=True)
@@ -125,15 +126,14 @@ def _html(title, frame, tables, kappa, figures, settings, method, alpha) -> str:
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
 
 
-def _trees_html(folders: list[str | Path], out: Path) -> str:
+def _trees_html(folders: dict[str, dict[str, pd.DataFrame]], out: Path) -> str:
     parts = ["<h2>Attribute inference from decision trees and the warfarin model</h2>",
              "<p>The paper's section 4 and 6 attacks (<code>mi-harness trees</code>, "
              "<code>mi-harness warfarin</code>): "
              "each attack's accuracy, and precision and recall of the sensitive answer, averaged over many models "
              "trained on stratified halves, on the individuals a model was trained on and on others; the paper's "
              "figures beside ours where it gives them.</p>"]
-    for folder in folders:
-        results = read_tree_results(folder)
+    for folder, results in folders.items():
         parts.append(f"<h3>{html.escape(str(folder))}</h3>")
         for name, table in results.items():
             table.to_csv(out / "tables" / f"trees_{Path(folder).name}_{name}.csv", index=False)

@@ -209,7 +209,8 @@ def make_study(plan: DemoPlan, state: State) -> None:
 
     def create():
         migrate.upgrade(url)
-        with Session(make_engine(url), expire_on_commit=False) as db:
+        engine = make_engine(url)
+        with Session(engine, expire_on_commit=False) as db:
             study = db.scalar(select(Study).where(Study.name == plan.study))
             if study is not None and summary(db, study)["items"] != len(read_bundle(plan.bundle).items):
                 raise DemoError(f"{plan.work / 'survey.db'} already has a study {plan.study!r} of another bundle "
@@ -221,17 +222,23 @@ def make_study(plan: DemoPlan, state: State) -> None:
             for number in range(1, plan.runs + 1):
                 set_run_status(db, study, number, "open")
             db.commit()
-            return {"items": summary(db, study)["items"]}
+            items = summary(db, study)["items"]
+        engine.dispose()
+        return {"items": items}
 
     timed(state, "study", f"a {plan.runs}-run lineup study of the bundle in {plan.work / 'survey.db'}", create)
 
 
 def study_progress(plan: DemoPlan) -> tuple[str, int, int]:
     """The study's slug, its number of items and the answers its runs still need."""
-    with Session(make_engine(plan.database_url)) as db:
-        study = db.scalar(select(Study).where(Study.name == plan.study))
-        info = summary(db, study)
-        return study.slug, info["items"], sum(max(0, r["needed"] - r["answers"]) for r in info["runs"])
+    engine = make_engine(plan.database_url)
+    try:
+        with Session(engine) as db:
+            study = db.scalar(select(Study).where(Study.name == plan.study))
+            info = summary(db, study)
+            return study.slug, info["items"], sum(max(0, r["needed"] - r["answers"]) for r in info["runs"])
+    finally:
+        engine.dispose()
 
 
 def run_simulated_panel(plan: DemoPlan, state: State, server: ServerProcess) -> None:

@@ -213,8 +213,9 @@ class Bot:
                 result.codes = page.codes
                 if "/done" in response.url and len(page.codes) < self.hits:
                     response = self._get(f"/s/{self.slug}/task?more=1")
-                    if not parse(response.text).choices:
-                        result.codes = parse(response.text).codes
+                    more = parse(response.text)
+                    if not more.choices:
+                        result.codes = more.codes
                         result.stopped = "no work left"
                         return
                     continue

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 
@@ -27,12 +28,16 @@ class Survey:
     positive: str  # the sensitive value whose precision and recall are reported
     values: dict[str, list[str]] = field(default_factory=dict)  # each column's values, in order
     note: str = ""
+    _codes: dict = field(default_factory=dict, repr=False, compare=False)
 
-    def codes(self, columns: list[str] | None = None):
-        """The columns as integer codes (the index of each value in ``values``)."""
-        columns = columns or self.features
-        return self.frame[columns].apply(lambda c: c.map({v: k for k, v in enumerate(self.values[c.name])})) \
-            .to_numpy(dtype=int)
+    def codes(self, columns: list[str] | None = None) -> np.ndarray:
+        """The columns as integer codes (the index of each value in ``values``), worked out once per column
+        set: the experiments ask for them for every tree."""
+        key = tuple(columns or self.features)
+        if key not in self._codes:
+            self._codes[key] = self.frame[list(key)].apply(
+                lambda c: c.map({v: k for k, v in enumerate(self.values[c.name])})).to_numpy(dtype=int)
+        return self._codes[key]
 
 
 STEAK_COLUMNS = {
