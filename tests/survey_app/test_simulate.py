@@ -94,7 +94,13 @@ def test_a_panel_takes_a_study_through_the_real_server(app, database, bundle_dir
     by_worker = frame.groupby("worker").agg(correct=("correct", "mean"), skilled=("skilled", "first"))
     profile = {p.worker_id: p.profile for p in panel}
     attentive = [w for w in by_worker.index if profile[w] == "attentive"]
-    assert by_worker.loc[attentive, "correct"].mean() > 0.7
+    careless = [w for w in by_worker.index if profile[w] in ("random", "careless")]
+    # attentive bots are right about 70% of the time here (a fifth of the lineups lack the target), random and
+    # careless ones about 20%: margins wide enough that a run of bad luck does not fail the test
+    assert by_worker.loc[attentive, "correct"].mean() > 0.55
+    if careless:  # the bots late in the panel may find no work left
+        assert by_worker.loc[attentive, "correct"].mean() > \
+            frame[frame["worker"].isin(careless)]["correct"].mean() + 0.25
     assert not any(by_worker.loc[w, "skilled"] for w in by_worker.index if profile[w] in ("random", "careless"))
 
 
