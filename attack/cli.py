@@ -14,9 +14,10 @@ from .checkpoints import CheckpointError, save_checkpoint
 from .evaluate import DEFAULT_GROUPING, Recogniser, evaluate_bundle, format_table, groups_as_rows
 from .faces import FacesError, Split, load_faces
 from .fetch import DEFAULT_URL, FetchError, fetch_faces
+from .image_prior import parse_prior
 from .mi_face import STEPS, STOP_RULES
 from .models import ARCHITECTURES
-from .reconstruct import AttackRequest, run_attack, save_to_bundle
+from .reconstruct import PRESETS, AttackRequest, run_attack, save_to_bundle
 from .training import TrainConfig, checkpoint_metadata, train_model
 
 DEFAULT_MODELS_DIR = Path("runs/models")
@@ -113,6 +114,10 @@ def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs
               help="confidence: f >= gamma (released code, default); cost: c <= gamma (paper text); "
                    "none: only alpha and beta [default for deblurring].")
 @click.option("--process-every", type=int, help="Run Process-DAE every N steps, 0 = never [0].")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default="paper", show_default=True,
+              help="paper: Algorithm 1 as published; faces: normalized step and a total-variation prior, for "
+                   "reconstructions a person can recognise (departs from the paper; options given here win).")
+@click.option("--prior", help="Image prior in AUXTERM: tv:WEIGHT (total variation, e.g. tv:0.1), or none.")
 @click.option("--estimator", type=click.Choice(["fd", "nes"]), default="nes", show_default=True,
               help="Black-box gradient estimator.")
 @click.option("--fd-step", type=float, default=0.01, show_default=True, help="Finite-difference step h.")
@@ -126,8 +131,8 @@ def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs
 @faces_option
 @user_errors
 def attack(model, checkpoint, models_dir, labels, access, countermeasure, blur, deblur_mu, alpha, beta, gamma,
-           lam, step, start_value, stop_rule, process_every, estimator, fd_step, nes_sigma, nes_samples, query_budget,
-           out_dir, replace, seed, device, faces_dir) -> None:
+           lam, step, start_value, stop_rule, process_every, preset, prior, estimator, fd_step, nes_sigma, nes_samples,
+           query_budget, out_dir, replace, seed, device, faces_dir) -> None:
     """Invert a model with MI-Face and add the reconstructions to a bundle."""
     if bool(model) == bool(checkpoint):
         raise click.UsageError("give exactly one of --model or --checkpoint")
@@ -135,10 +140,15 @@ def attack(model, checkpoint, models_dir, labels, access, countermeasure, blur, 
         raise click.UsageError("--query-budget applies to --access blackbox")
     config = {"alpha": alpha, "beta": beta, "gamma": gamma, "lam": lam, "stop_rule": stop_rule,
               "process_every": process_every, "query_budget": query_budget, "step": step, "start_value": start_value}
+    if prior is not None:
+        try:
+            config.update({"tv_weight": 0.0, **parse_prior(prior)})  # `none` turns a preset's prior off
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--prior") from None
     est_params = {"h": fd_step} if estimator == "fd" else {"sigma": nes_sigma, "samples": nes_samples}
     request = AttackRequest(Path(checkpoint) if checkpoint else Path(models_dir) / f"{model}.pt",
                             parse_labels(labels), access, countermeasure, blur, config, estimator, est_params,
-                            deblur_mu, check_device(device), seed)
+                            deblur_mu, check_device(device), seed, preset=preset)
     faces = load_faces(faces_dir)
     output = run_attack(request, faces)
     save_to_bundle(output, out_dir, faces, append=not replace)
@@ -226,10 +236,12 @@ if __name__ == "__main__":
 
 
 def _tree_commands() -> None:
+    from .trees.attriguard_cli import attriguard
     from .trees.cli import trees, warfarin
 
     main.add_command(trees)
     main.add_command(warfarin)
+    main.add_command(attriguard)
 
 
 def _plugged_in_commands() -> None:
