@@ -12,7 +12,7 @@ import pandas as pd
 from . import plots
 from .machine import side_by_side
 from .metrics import accuracy_table, compare_countermeasures, kappa_across_runs
-from .trees import figures_of
+from .trees import EXPLANATIONS, SHOWN, figures_of
 
 TINY = 10
 """Below this many answers about reconstructions the report says the study is too small to conclude anything."""
@@ -129,7 +129,7 @@ def _html(title, frame, tables, kappa, figures, settings, method, alpha) -> str:
 def _trees_html(folders: dict[str, dict[str, pd.DataFrame]], out: Path) -> str:
     parts = ["<h2>Attribute inference from decision trees and the warfarin model</h2>",
              "<p>The paper's section 4 and 6 attacks (<code>mi-harness trees</code>, "
-             "<code>mi-harness warfarin</code>): "
+             "<code>mi-harness warfarin</code>; <code>mi-harness attriguard</code> measures a defence): "
              "each attack's accuracy, and precision and recall of the sensitive answer, averaged over many models "
              "trained on stratified halves, on the individuals a model was trained on and on others; the paper's "
              "figures beside ours where it gives them.</p>"]
@@ -137,7 +137,8 @@ def _trees_html(folders: dict[str, dict[str, pd.DataFrame]], out: Path) -> str:
         parts.append(f"<h3>{html.escape(str(folder))}</h3>")
         for name, table in results.items():
             table.to_csv(out / "tables" / f"trees_{Path(folder).name}_{name}.csv", index=False)
-            parts.append(f"<h4>{name}</h4>" + _table(table, list(table.columns)))
+            explanation = f"<p>{html.escape(EXPLANATIONS[name])}</p>" if name in EXPLANATIONS else ""
+            parts.append(f"<h4>{name}</h4>{explanation}" + _table(table, SHOWN.get(name, list(table.columns))))
         for path in figures_of(folder):
             data = base64.b64encode(path.read_bytes()).decode()
             parts.append(f'<figure><img alt="{path.stem}" src="data:image/png;base64,{data}"></figure>')
