@@ -1,11 +1,14 @@
 """A simulated panel: worker bots that take a study through its real HTTP pages, as people would.
 
 A bot arrives by the study's link, consents, answers one lineup per page and collects a completion code per
-HIT; it sees only what a person sees (the pages and the images they link to), never the database. It picks
-the face that looks most like the reconstruction by a perceptual similarity (blurred pixels and edges, not
-the machine evaluator's measure), with a per-worker sharpness: attentive bots almost always take the best
-match, casual ones often do not, careless ones lean on the first face, and random ones click anything. So a
-lab can rehearse a study, and the skilled-worker filter has something real to find.
+HIT; it sees only what a person sees (the pages and the images they link to), never the database. It looks at a
+lineup through ``perception``: an observer limited to the face band and to human efficiency for faces, so it
+cannot read a faint face out of grain the way pixel correlation does, and a blank or pure-noise image tells it
+nothing. Its kind sets its efficiency, its criterion for "not in this lineup" and how often it answers without
+looking: attentive bots are as efficient as the model allows and always look, casual ones are less efficient and
+answer a third of the lineups at random, careless ones click the first face half the time, and random ones
+click anything. So a lab can rehearse a study, and the skilled-worker filter has something real to find. The bots are
+not people: what they recognise says what this observer model recognises.
 """
 from __future__ import annotations
 
@@ -21,19 +24,22 @@ from urllib.parse import urljoin
 import numpy as np
 import requests
 from PIL import Image
-from scipy import ndimage
 from tqdm import tqdm
 
+from .perception import PIPELINE_EFFICIENCY, Observer, decide
+
 PROFILES = {
-    # name: (share of the panel, range of sharpness k in p(face) ~ exp(k * z-scored similarity))
-    "attentive": (0.55, (5.0, 10.0)),
-    "casual": (0.25, (1.0, 3.0)),
-    "careless": (0.10, (0.0, 0.7)),
-    "random": (0.10, (0.0, 0.0)),
+    # name: (share of the panel, range of face efficiency, range of the "not in this lineup" criterion,
+    #        chance of answering without looking (a lapse), and what a lapse clicks)
+    "attentive": (0.55, (0.004, PIPELINE_EFFICIENCY), (0.03, 0.06), 0.0, "any"),
+    "casual": (0.25, (0.001, 0.003), (0.01, 0.04), 0.3, "any"),
+    "careless": (0.10, (0.0005, 0.001), (0.0, 0.02), 0.5, "first"),
+    "random": (0.10, None, None, 1.0, "any"),
 }
-ABSENT_CRITERION = (1.2, 1.45)
-"""A bot answers "not in this lineup" in proportion to exp(k * c), c drawn from this range: the best face's
-z-score among five is at most 1.79, and lies near it only when one face stands out."""
+"""Efficiencies bracket those measured for face identification (of the order of 1%, Gold, Bennett & Sekuler
+1999), the attentive kind at the top, which is the perception model's own. The criterion is the margin of the
+best face's similarity over the runner-up's below which a bot says "not in this lineup": the median margin is
+about 0.2 when a held-out photo of the person is the probe and about 0.02 for a blank or pure-noise probe."""
 
 
 class PanelError(RuntimeError):
@@ -44,9 +50,13 @@ class PanelError(RuntimeError):
 class Persona:
     worker_id: str
     profile: str
-    skill: float
+    efficiency: float
     absent_criterion: float
     seed: int
+
+    @property
+    def observer(self) -> Observer | None:
+        return None if self.profile == "random" else Observer(self.efficiency, self.absent_criterion)
 
 
 @dataclass
@@ -62,7 +72,7 @@ def personas(count: int, seed: int = 0, prefix: str = "bot") -> list[Persona]:
     """``count`` workers with profiles in the PROFILES shares (largest remainder), shuffled by ``seed``."""
     if count < 1:
         raise ValueError("a panel needs at least one worker")
-    shares = {name: share * count for name, (share, _) in PROFILES.items()}
+    shares = {name: profile[0] * count for name, profile in PROFILES.items()}
     counts = {name: int(v) for name, v in shares.items()}
     for name in sorted(shares, key=lambda n: counts[n] - shares[n])[: count - sum(counts.values())]:
         counts[name] += 1
@@ -71,41 +81,22 @@ def personas(count: int, seed: int = 0, prefix: str = "bot") -> list[Persona]:
     rng.shuffle(names)
     out = []
     for k, name in enumerate(names):
-        low, high = PROFILES[name][1]
-        out.append(Persona(f"{prefix}-{seed}-{k + 1:03d}", name, rng.uniform(low, high),
-                           rng.uniform(*ABSENT_CRITERION), rng.randrange(2**31)))
+        _, efficiency, criterion, _, _ = PROFILES[name]
+        out.append(Persona(f"{prefix}-{seed}-{k + 1:03d}", name, rng.uniform(*efficiency) if efficiency else 0.0,
+                           rng.uniform(*criterion) if criterion else 0.0, rng.randrange(2**31)))
     return out
-
-
-def features(image: np.ndarray) -> np.ndarray:
-    """What a glance keeps of a face: its blurred shading and its blurred edges, each standardised."""
-    image = image.astype(np.float64)
-    shade = ndimage.gaussian_filter(image, 2.0)[::2, ::2]
-    smooth = ndimage.gaussian_filter(image, 1.5)
-    edges = np.hypot(ndimage.sobel(smooth, 0), ndimage.sobel(smooth, 1))[::2, ::2]
-    parts = [(p - p.mean()) / max(p.std(), 1e-9) for p in (shade.ravel(), edges.ravel())]
-    vector = np.concatenate(parts)
-    return vector / max(np.linalg.norm(vector), 1e-9)  # a flat image is like nothing: the zero vector
 
 
 def choose(persona: Persona, probes: list[np.ndarray], faces: list[np.ndarray], can_say_absent: bool,
            rng: random.Random) -> int | None:
     """The index of the chosen face, or None for "not in this lineup"."""
-    options = len(faces) + can_say_absent
-    if persona.profile == "random":
-        pick = rng.randrange(options)
+    _, _, _, lapse, lapse_pick = PROFILES[persona.profile]
+    if lapse and rng.random() < lapse:  # an answer without looking
+        if lapse_pick == "first":
+            return 0
+        pick = rng.randrange(len(faces) + can_say_absent)
         return None if pick == len(faces) else pick
-    probe_features = [features(p) for p in probes]
-    similarity = np.array([np.mean([pf @ features(f) for pf in probe_features]) for f in faces])
-    z = (similarity - similarity.mean()) / max(similarity.std(), 1e-9)
-    utility = persona.skill * z
-    if persona.profile == "careless":
-        utility[0] += 1.0  # the first face, without looking further
-    if can_say_absent:
-        utility = np.append(utility, persona.skill * persona.absent_criterion)
-    weights = np.exp(utility - utility.max())
-    pick = rng.choices(range(options), weights=weights)[0]
-    return None if pick == len(faces) else pick
+    return decide(persona.observer, probes, faces, can_say_absent, np.random.default_rng(rng.getrandbits(64)))
 
 
 class _Page(HTMLParser):
@@ -258,11 +249,11 @@ def run_panel(base_url: str, slug: str, panel: list[Persona], hits_per_worker: i
         bar.close()
 
 
-PANEL_COLUMNS = ["worker", "profile", "skill", "absent_criterion", "answers", "hits_completed", "stopped", "error"]
+PANEL_COLUMNS = ["worker", "profile", "efficiency", "absent_criterion", "answers", "hits_completed", "stopped", "error"]
 
 
 def panel_rows(results: list[BotResult]) -> list[dict]:
     """One row per bot: who it pretended to be and what it did (the answers themselves are in the survey)."""
-    return [{"worker": r.persona.worker_id, "profile": r.persona.profile, "skill": round(r.persona.skill, 3),
-             "absent_criterion": round(r.persona.absent_criterion, 3), "answers": r.answers,
+    return [{"worker": r.persona.worker_id, "profile": r.persona.profile, "efficiency": round(r.persona.efficiency, 5),
+             "absent_criterion": round(r.persona.absent_criterion, 4), "answers": r.answers,
              "hits_completed": len(r.codes), "stopped": r.stopped, "error": r.error or ""} for r in results]

@@ -9,8 +9,9 @@ from sqlalchemy import create_engine, text
 from analysis.load import from_database
 from attack.cli import main
 from attack.faces import Split
+from survey_app.perception import local_energy
 from survey_app.server import ServerProcess
-from survey_app.simulate import Persona, choose, features, personas, run_panel
+from survey_app.simulate import Persona, choose, personas, run_panel
 
 from .conftest import new_study
 
@@ -19,10 +20,11 @@ def test_a_panel_has_every_profile_in_its_share_and_is_reproducible():
     panel = personas(20, seed=3)
     assert Counter(p.profile for p in panel) == {"attentive": 11, "casual": 5, "careless": 2, "random": 2}
     assert len({p.worker_id for p in panel}) == 20
-    assert [(p.profile, p.skill) for p in personas(20, seed=3)] == [(p.profile, p.skill) for p in panel]
+    assert [(p.profile, p.efficiency) for p in personas(20, seed=3)] == [(p.profile, p.efficiency) for p in panel]
     assert [p.profile for p in personas(20, seed=4)] != [p.profile for p in panel]
-    assert all(p.skill >= 5 for p in panel if p.profile == "attentive")
-    assert all(p.skill == 0 for p in panel if p.profile == "random")
+    attentive = [p.efficiency for p in panel if p.profile == "attentive"]
+    assert min(attentive) >= 0.004 and max(p.efficiency for p in panel if p.profile == "casual") < min(attentive)
+    assert all(p.efficiency == 0 and p.observer is None for p in panel if p.profile == "random")
     assert Counter(p.profile for p in personas(1)) == {"attentive": 1}
     with pytest.raises(ValueError, match="at least one"):
         personas(0)
@@ -49,22 +51,22 @@ def picks(faces, persona: Persona, can_say_absent: bool = False, count: int = 60
 
 
 def test_attentive_bots_recognise_real_faces_and_random_ones_do_not(faces):
-    attentive = picks(faces, Persona("a", "attentive", 8.0, 1.5, 0))
+    attentive = picks(faces, Persona("a", "attentive", 0.006, 0.04, 0))
     rate = sum(pick == right for pick, right in attentive) / len(attentive)
     assert rate >= 0.7, f"an attentive bot picked the right person in only {rate:.0%} of lineups"
-    casual = picks(faces, Persona("c", "casual", 1.5, 1.5, 0))
+    casual = picks(faces, Persona("c", "casual", 0.002, 0.02, 0))  # a third of its answers without looking
     assert sum(pick == right for pick, right in casual) / len(casual) < rate
-    random_bot = picks(faces, Persona("r", "random", 0.0, 1.5, 0), can_say_absent=True, count=300)
+    random_bot = picks(faces, Persona("r", "random", 0.0, 0.0, 0), can_say_absent=True, count=300)
     choices = Counter(pick for pick, _ in random_bot)
     assert set(choices) == {0, 1, 2, 3, 4, None} and max(choices.values()) < 80  # about 50 each
-    careless = picks(faces, Persona("x", "careless", 0.0, 1.5, 0), count=300)
-    assert Counter(pick for pick, _ in careless)[0] > 90  # face 1 weighs e times the others: ~ 40%
+    careless = picks(faces, Persona("x", "careless", 0.0008, 0.01, 0), count=300)
+    assert Counter(pick for pick, _ in careless)[0] > 130  # half its answers are face 1 unseen: ~ 60%
 
 
 def test_a_flat_image_looks_like_no_one(faces):
     flat = faces.images[0] * 0 + 0.5
-    assert not features(flat).any()
-    bot = Persona("a", "attentive", 8.0, 1.5, 0)
+    assert not local_energy(flat).any()
+    bot = Persona("a", "attentive", 0.006, 0.04, 0)
     shown = [faces.images[faces.index_of(s, 1)] for s in range(5)]
     assert choose(bot, [flat], shown, False, random.Random(0)) in range(5)  # no NaN weights
 
@@ -95,8 +97,9 @@ def test_a_panel_takes_a_study_through_the_real_server(app, database, bundle_dir
     profile = {p.worker_id: p.profile for p in panel}
     attentive = [w for w in by_worker.index if profile[w] == "attentive"]
     careless = [w for w in by_worker.index if profile[w] in ("random", "careless")]
-    # attentive bots are right about 70% of the time here (a fifth of the lineups lack the target), random and
-    # careless ones about 20%: margins wide enough that a run of bad luck does not fail the test
+    # attentive bots are right about 70% of the time here (the items are each subject's mean training photo, a
+    # fifth of the lineups lack the target), random and careless ones about 20%: margins wide enough that a run of
+    # bad luck does not fail the test
     assert by_worker.loc[attentive, "correct"].mean() > 0.55
     if careless:  # the bots late in the panel may find no work left
         assert by_worker.loc[attentive, "correct"].mean() > \
@@ -121,7 +124,7 @@ def test_simulate_command_answers_a_study_and_writes_its_panel(database, bundle_
                                        "--hits-per-worker", "1", "--csv", str(tmp_path / "panel.csv")])
     assert result.exit_code == 0, result.output
     rows = (tmp_path / "panel.csv").read_text().splitlines()
-    assert rows[0].startswith("worker,profile,skill") and len(rows) == 7
+    assert rows[0].startswith("worker,profile,efficiency") and len(rows) == 7
     answered = sum(int(line.split(",")[4]) for line in rows[1:])
     assert answered == len(from_database(database, "rehearsal")) == 42  # 6 bots x 1 HIT of 10 > 42 lineups
     assert "attentive: " in result.output
