@@ -15,8 +15,8 @@ FILES = {"attacks.csv": ("survey", "population", "attack", "accuracy_mean", "pre
          "attriguard.csv": ("survey", "sensitive", "policy", "target", "defence", "beta", "attacker", "accuracy",
                             "balanced_accuracy", "changed_answers", "epsilon", "base_rate")}
 
-SHOWN = {"attriguard": ["defence", "beta", "attacker", "accuracy", "balanced_accuracy", "changed_answers",
-                        "kl_to_target", "epsilon", "base_rate"]}
+SHOWN = {"attriguard": ["defence", "beta", "attacker", "accuracy", "balanced_accuracy", "balanced_accuracy_se",
+                        "changed_answers", "kl_to_target", "epsilon", "base_rate"]}
 """The columns the report shows of a table, where not all (the rest repeat the run's settings, in its note)."""
 
 EXPLANATIONS = {

@@ -11,7 +11,8 @@ classifier and perturbs the public answers in two phases.
   order of size and the first size at which one works is the minimum. The defender's classifier is a logistic
   regression on one-hot answers, whose class scores add up over the questions; that gives each question's largest
   possible gain against each rival class, and a change set is skipped unless those gains could close every
-  rival's margin (an admissible bound, so nothing better is pruned). With two values the bound is attained by the
+  rival's margin (an admissible bound, so nothing better is pruned); within a question, a move that another beats
+  against every rival is dropped (Pareto pruning, also exact). With two values the bound is attained by the
   largest gains, so the search ends at once: O(d log d) per person. With k values, at most
   ``sum_{s <= s*} C(d, s) * a^s`` candidates are scored (d questions, a answers at most, s* the minimum size);
   ``budget`` caps that, and a value beyond it counts as unreachable (the run says how often).
@@ -126,6 +127,11 @@ def minimum_change(model: AdditiveClassifier, row: np.ndarray, moves: list[np.nd
                 break
             changed[j], total = value, total + gain
         return changed if total > 0 else None
+    moves = list(moves)  # the caller's list serves every target value
+    for j, d in delta.items():  # a move no better against any rival than another move of the question never helps
+        keep = [a for a in range(len(d)) if not any((d[b] >= d[a]).all() and (d[b] > d[a]).any() or
+                                                     (b < a and (d[b] == d[a]).all()) for b in range(len(d)))]
+        moves[j], delta[j] = moves[j][keep], d[keep]
     best_gain = {j: d.max(axis=0) for j, d in delta.items()}
     scored = 0
     for size in range(1, len(delta) + 1):

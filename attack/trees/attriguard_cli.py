@@ -18,7 +18,8 @@ from .attriguard_experiment import DEFENDER, TARGETS, run  # noqa: E402
 from .public_answers import load_public_answers  # noqa: E402
 from .surveys import LOADERS, SurveyError  # noqa: E402
 
-SHOWN = ["defence", "beta", "attacker", "accuracy", "balanced_accuracy", "changed_answers", "epsilon"]
+SHOWN = ["defence", "beta", "attacker", "accuracy", "balanced_accuracy", "balanced_accuracy_se", "changed_answers",
+         "epsilon"]
 
 
 def parse_betas(text: str) -> list[float]:
@@ -115,7 +116,8 @@ def attriguard(survey, sensitive, betas, policy, target, draws, search_budget, d
         f"its draw; randomised response (k-ary, on every answered question, epsilon per person so that its expected "
         f"number of changed answers is beta; {facts['rr_capped']} people could not reach the largest beta even at "
         f"epsilon 0) is averaged over {draws} draws. Seed {seed}; {seconds:.0f} s. Without a defence the best "
-        f"attacker's balanced accuracy is {undefended:.3f} (0.5 for two values is no information): these survey "
+        f"attacker's balanced accuracy is {undefended:.3f} ({1 / len(answers.sensitive_values):.2f}, a guess, is no "
+        f"information): these survey "
         f"answers say little about {answers.sensitive!r}, so read the curves as how much of that little is left.")
     click.echo(table[SHOWN].round(3).to_string(index=False))
     defender = table[(table["attacker"] == DEFENDER) & (table["defence"] == "attriguard")]

@@ -61,10 +61,14 @@ def target_distribution(kind: str, labels: np.ndarray, n_values: int) -> np.ndar
     return counts / counts.sum()
 
 
-def balanced(hit: np.ndarray, truth: np.ndarray, n_values: int) -> float:
-    """The mean over values of the share of people with that value the attacker gets right (0.5 for two values
-    is no information, whatever the base rate): accuracy alone rewards always guessing the common answer."""
-    return float(np.mean([hit[truth == v].mean() for v in range(n_values) if (truth == v).any()]))
+def balanced(hit: np.ndarray, truth: np.ndarray, n_values: int) -> dict[str, float]:
+    """The mean over values of the share of people with that value the attacker gets right (1 / values is no
+    information, whatever the base rate: accuracy alone rewards always guessing the common answer), and its
+    standard error over the protected people (a person's hit is 0 or 1, or its expectation under AttriGuard)."""
+    groups = [hit[truth == v] for v in range(n_values) if (truth == v).any()]
+    return {"balanced_accuracy": float(np.mean([g.mean() for g in groups])),
+            "balanced_accuracy_se": float(np.sqrt(sum(g.var(ddof=1) / len(g) for g in groups if len(g) > 1))
+                                          / len(groups))}
 
 
 def run(answers: PublicAnswers, betas: list[float], policy: str = "modify-add", target: str = "prior",
@@ -98,7 +102,7 @@ def run(answers: PublicAnswers, betas: list[float], policy: str = "modify-add", 
         for name in classifiers:
             hit = (m * right[name]).sum(axis=1)
             out.append({**common, "defence": "attriguard", "beta": beta, "attacker": name,
-                        "accuracy": float(hit.mean()), "balanced_accuracy": balanced(hit, truth_p, n_values),
+                        "accuracy": float(hit.mean()), **balanced(hit, truth_p, n_values),
                         "changed_answers": spent,
                         "kl_to_target": kl, "epsilon": np.nan})
         epsilon = matched_epsilon(answered, beta)
@@ -112,7 +116,7 @@ def run(answers: PublicAnswers, betas: list[float], policy: str = "modify-add", 
         for name in classifiers:
             out.append({**common, "defence": "randomised response", "beta": beta, "attacker": name,
                         "accuracy": float(hits[name].mean()),
-                        "balanced_accuracy": balanced(hits[name], truth_p, n_values),
+                        **balanced(hits[name], truth_p, n_values),
                         "changed_answers": float(np.mean(changes)),
                         "kl_to_target": np.nan, "epsilon": float(np.median(epsilon))})
     moved = costs[np.isfinite(costs) & (costs > 0)]
