@@ -23,7 +23,7 @@ def test_a_panel_has_every_profile_in_its_share_and_is_reproducible():
     assert [(p.profile, p.efficiency) for p in personas(20, seed=3)] == [(p.profile, p.efficiency) for p in panel]
     assert [p.profile for p in personas(20, seed=4)] != [p.profile for p in panel]
     attentive = [p.efficiency for p in panel if p.profile == "attentive"]
-    assert min(attentive) >= 0.004 and max(p.efficiency for p in panel if p.profile == "casual") < min(attentive)
+    assert min(attentive) >= 0.003 and max(p.efficiency for p in panel if p.profile == "casual") < min(attentive)
     assert all(p.efficiency == 0 and p.observer is None for p in panel if p.profile == "random")
     assert Counter(p.profile for p in personas(1)) == {"attentive": 1}
     with pytest.raises(ValueError, match="at least one"):
@@ -51,10 +51,10 @@ def picks(faces, persona: Persona, can_say_absent: bool = False, count: int = 60
 
 
 def test_attentive_bots_recognise_real_faces_and_random_ones_do_not(faces):
-    attentive = picks(faces, Persona("a", "attentive", 0.006, 0.04, 0))
+    attentive = picks(faces, Persona("a", "attentive", 0.004, 0.04, 0))
     rate = sum(pick == right for pick, right in attentive) / len(attentive)
     assert rate >= 0.7, f"an attentive bot picked the right person in only {rate:.0%} of lineups"
-    casual = picks(faces, Persona("c", "casual", 0.002, 0.02, 0))  # a third of its answers without looking
+    casual = picks(faces, Persona("c", "casual", 0.0015, 0.02, 0))  # a third of its answers without looking
     assert sum(pick == right for pick, right in casual) / len(casual) < rate
     random_bot = picks(faces, Persona("r", "random", 0.0, 0.0, 0), can_say_absent=True, count=300)
     choices = Counter(pick for pick, _ in random_bot)
@@ -66,7 +66,7 @@ def test_attentive_bots_recognise_real_faces_and_random_ones_do_not(faces):
 def test_a_flat_image_looks_like_no_one(faces):
     flat = faces.images[0] * 0 + 0.5
     assert not local_energy(flat).any()
-    bot = Persona("a", "attentive", 0.006, 0.04, 0)
+    bot = Persona("a", "attentive", 0.004, 0.04, 0)
     shown = [faces.images[faces.index_of(s, 1)] for s in range(5)]
     assert choose(bot, [flat], shown, False, random.Random(0)) in range(5)  # no NaN weights
 
