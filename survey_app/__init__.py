@@ -1,19 +1,46 @@
 """The lineup survey: a Flask application that stands in for Mechanical Turk."""
 from __future__ import annotations
 
+import hashlib
+from functools import lru_cache
 from pathlib import Path
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, request, url_for
 from flask_wtf.csrf import CSRFProtect
 
 from . import db, migrate
 from .config import Config
 
 csrf = CSRFProtect()
+STATIC_MAX_AGE = 365 * 24 * 3600
+
+
+@lru_cache(maxsize=64)
+def _static_version(folder: str, filename: str) -> str:
+    return hashlib.sha256((Path(folder) / filename).read_bytes()).hexdigest()[:12]
+
+
+def static_url(filename: str) -> str:
+    """The URL of a static file, versioned by its content, so a browser may keep it for a year."""
+    return _static_url(request.script_root, filename)
+
+
+@lru_cache(maxsize=64)
+def _static_url(_script_root: str, filename: str) -> str:
+    return url_for("static", filename=filename, v=_static_version(current_app.static_folder, filename))
+
+
+class SurveyApp(Flask):
+    def get_send_file_max_age(self, filename: str | None) -> int | None:
+        """A versioned static URL (as ``static_url`` writes it) never changes: cache it for a year. Any other URL is
+        revalidated each time by its ETag."""
+        if filename and request.args.get("v") == _static_version(self.static_folder, filename):
+            return STATIC_MAX_AGE
+        return None
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    app = Flask(__name__)
+    app = SurveyApp(__name__)
     app.config.from_object(Config)
     if test_config:
         app.config.update(test_config)
@@ -24,6 +51,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     if not app.config.get("SECRET_KEY"):
         app.secret_key = db.secret_key(app.extensions["survey_db"])
+    app.jinja_env.globals["static_url"] = static_url
     app.before_request(_limit_body)  # before CSRFProtect's hook, which reads the form
     csrf.init_app(app)
 

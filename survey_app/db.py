@@ -4,6 +4,10 @@ SQLite transactions start with BEGIN IMMEDIATE: a request that reads and then wr
 for a HIT, say) holds the write lock from its first statement, so two processes cannot both read the
 same free slots and then both take them, and nobody meets SQLITE_BUSY half-way through.
 
+A page that only reads (the task page a worker loads or reloads) opens its connection with the execution
+option ``survey_read_only``: on SQLite a plain deferred BEGIN, which in WAL mode reads a snapshot beside the writer
+and never queues for the lock; on PostgreSQL an ordinary transaction.
+
 SQLite's own wait for that lock is a sleep-and-retry loop (1, 2, 5, 10 ... 100 ms), which under a crowd
 leaves the CPUs idle while requests queue; so the server's connections also take an advisory lock on
 ``<database>.writelock`` (flock) for the length of each transaction, which the kernel hands on the moment
@@ -29,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .models import Meta
 
 BUSY_TIMEOUT_MS = 30_000
+READ_ONLY = "survey_read_only"
 
 
 class _LockedConnection(sqlite3.Connection):
@@ -91,8 +96,13 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _begin_immediate(connection):
-            if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        def _begin(connection):
+            options = connection.get_execution_options()
+            if options.get("isolation_level") == "AUTOCOMMIT":
+                return
+            if options.get(READ_ONLY):
+                connection.connection.dbapi_connection.execute("BEGIN")
+            else:
                 connection.connection.dbapi_connection.begin_immediate()
 
         return engine
@@ -107,7 +117,13 @@ def init_app(app) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["survey_db"] = sessionmaker(engine, expire_on_commit=False)
     app.extensions["survey_engine"] = engine
+    app.extensions["survey_reader"] = engine.execution_options(**{READ_ONLY: True})
     app.teardown_appcontext(_close_session)
+
+
+def reader() -> Engine:
+    """The engine for requests that only read: they never take the writer lock (see the module's docstring)."""
+    return current_app.extensions["survey_reader"]
 
 
 def session() -> Session:

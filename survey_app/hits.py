@@ -6,10 +6,10 @@ import random
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, exists, func, insert, literal, select
+from sqlalchemy import DateTime, bindparam, case, exists, func, insert, literal, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from .models import ABSENT, Answer, Assignment, Hit, Item, Lineup, LineupFace, Run, Study, Worker
 from .settings import StudySettings
@@ -24,7 +24,11 @@ class AnswerRejected(Exception):
 
 
 def settings_of(study: Study) -> StudySettings:
-    known = {k: v for k, v in study.settings.items() if k in StudySettings.__dataclass_fields__}
+    return stored_settings(study.settings)
+
+
+def stored_settings(stored: dict) -> StudySettings:
+    known = {k: v for k, v in stored.items() if k in StudySettings.__dataclass_fields__}
     return StudySettings(**known)
 
 
@@ -112,10 +116,33 @@ def _pick_lineups(db: Session, study: Study, run: Run, worker: Worker, settings:
     return picked
 
 
-def show(assignment: Assignment, now: datetime) -> None:
-    """Start the server-side clock the first time a lineup is shown; a reload keeps the first time."""
-    if assignment.shown_at is None:
-        assignment.shown_at = now
+def _task_page():
+    """Everything the task page shows, in one statement: the worker's active HIT (the newest unfinished and
+    unexpired one, as ``active_hit``), its first unanswered task, that lineup's faces (one row each, in order), and
+    how many tasks the HIT has and how many are answered. No row: no such worker in this study; a row without a task:
+    the HIT is finished or there is none (handing out work writes, and is left to the caller)."""
+    newest = aliased(Hit)
+    active = (select(func.max(newest.id)).where(newest.worker_id == Worker.id, newest.completed_at.is_(None),
+                                                newest.expires_at > bindparam("now"))
+              .correlate(Worker).scalar_subquery())
+    todo, every, done = aliased(Assignment), aliased(Assignment), aliased(Assignment)
+    first = (select(todo.id).where(todo.hit_id == Hit.id, ~exists().where(Answer.assignment_id == todo.id))
+             .order_by(todo.position).limit(1).correlate(Hit).scalar_subquery())
+    total = select(func.count()).select_from(every).where(every.hit_id == Hit.id).correlate(Hit).scalar_subquery()
+    answered = (select(func.count()).select_from(Answer).join(done, done.id == Answer.assignment_id)
+                .where(done.hit_id == Hit.id).correlate(Hit).scalar_subquery())
+    return (select(Worker.blocked, Study.settings, Hit.id.label("hit_id"), Assignment.token.label("assignment"),
+                   Lineup.token.label("probe"), Lineup.aux_token, Item.aux_image_id, LineupFace.token.label("face"),
+                   total.label("total"), answered.label("answered"))
+            .select_from(Worker).join(Study, Study.id == Worker.study_id)
+            .outerjoin(Hit, Hit.id == active).outerjoin(Assignment, Assignment.id == first)
+            .outerjoin(Lineup, Lineup.id == Assignment.lineup_id).outerjoin(Item, Item.id == Lineup.item_id)
+            .outerjoin(LineupFace, LineupFace.lineup_id == Lineup.id)
+            .where(Worker.id == bindparam("worker_id"), Study.slug == bindparam("slug"))
+            .order_by(LineupFace.position))
+
+
+TASK_PAGE = _task_page()
 
 
 # The answer path's statements, built once: building SQLAlchemy expressions costs more than running them.
@@ -126,7 +153,7 @@ def _store(absent: bool):
     position = literal(ABSENT) if absent else LineupFace.position
     target = case((Lineup.target_present, Lineup.target_position), else_=literal(ABSENT))
     query = (select(Assignment.id, Hit.run_id, Hit.worker_id, Assignment.lineup_id, position, position == target,
-                    func.coalesce(Assignment.shown_at, Hit.created_at), bindparam("now"))
+                    bindparam("shown", type_=DateTime), bindparam("now"))
              .select_from(Assignment).join(Hit, Hit.id == Assignment.hit_id).join(Run, Run.id == Hit.run_id)
              .join(Study, Study.id == Run.study_id).join(Worker, Worker.id == Hit.worker_id)
              .join(Lineup, Lineup.id == Assignment.lineup_id))
@@ -154,23 +181,27 @@ WHY_NOT = (
 
 
 def record_answer(connection: Connection, worker_id: int, slug: str, assignment_token: str, choice: str,
-                  now: datetime) -> bool:
+                  shown: datetime | None, now: datetime) -> bool:
     """Store one answer and commit it, in one statement: this is the survey's hot path. False: it was there.
 
-    A duplicate (a double click, a retry) stores nothing: either the task already has its answer, or two
-    copies race and the second fails the answer's unique key. Core, not the ORM, for speed.
+    ``shown``: when this worker's session first showed the task (see shown.py); None when it never showed it,
+    which stores nothing. A duplicate (a double click, a retry) stores nothing: either the task already has its
+    answer, or two copies race and the second fails the answer's unique key. Core, not the ORM, for speed.
     """
-    params = {"token": assignment_token, "choice": choice, "worker_id": worker_id, "slug": slug, "now": now}
-    try:
-        stored = connection.execute(STORE_ABSENT if choice == "absent" else STORE_FACE, params).first()
-    except IntegrityError:  # the same form, submitted twice at once: the other request stored it
+    params = {"token": assignment_token, "choice": choice, "worker_id": worker_id, "slug": slug, "now": now,
+              "shown": shown}
+    if shown is not None:
+        try:
+            stored = connection.execute(STORE_ABSENT if choice == "absent" else STORE_FACE, params).first()
+        except IntegrityError:  # the same form, submitted twice at once: the other request stored it
+            connection.rollback()
+            return False
+        if stored is not None:
+            connection.commit()
+            return True
         connection.rollback()
-        return False
-    if stored is not None:
-        connection.commit()
-        return True
-    connection.rollback()
     row = connection.execute(WHY_NOT, params).first()
+    connection.rollback()
     if row is None or row.worker_id != worker_id or row.slug != slug:
         raise AnswerRejected(404, "no such task for this worker")
     if row.blocked:
@@ -181,6 +212,9 @@ def record_answer(connection: Connection, worker_id: int, slug: str, assignment_
         raise AnswerRejected(409, f"run {row.number} is closed; answers are no longer taken")
     if row.expires_at <= now:
         raise AnswerRejected(409, "this HIT expired before the answer arrived; its lineups went back to the pool")
+    if shown is None:
+        raise AnswerRejected(400, "this task was not shown in this browser session (its start time is unknown): "
+                                  "reload the page and answer again")
     if choice == "absent":
         raise AnswerRejected(400, '"not in this lineup" is not an answer this study offers')
     raise AnswerRejected(400, "unknown choice: pick one of the five faces shown")

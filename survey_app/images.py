@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from flask import Blueprint, Response, abort, current_app
+from flask import Blueprint, Response, abort, current_app, url_for
 from sqlalchemy import or_, select
 
 from .models import Image, Item, Lineup, LineupFace
@@ -24,6 +24,11 @@ def _lookup(token: str) -> bytes | None:
 
 
 _cached = lru_cache(maxsize=4096)(lambda app_id, token: _lookup(token))
+
+
+def image_url_prefix() -> str:
+    """What every image URL starts with (the page appends the token): one url_for a page instead of seven."""
+    return url_for("images.image", token="-")[:-1]
 
 
 @bp.get("/img/<token>")

@@ -142,7 +142,6 @@ class Assignment(Base):
     lineup_id: Mapped[int] = mapped_column(ForeignKey("lineup.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     token: Mapped[str] = mapped_column(String(32), unique=True)
-    shown_at: Mapped[datetime | None] = mapped_column(DateTime)
     lineup: Mapped[Lineup] = relationship()
 
 
@@ -159,7 +158,8 @@ class Answer(Base):
     """0-4: the face at that place; ABSENT (-1): "not in this lineup"."""
     correct: Mapped[bool] = mapped_column(Boolean)
     shown_at: Mapped[datetime] = mapped_column(DateTime)
-    """When the server first showed the lineup: the response time is answered_at - shown_at."""
+    """When the server first showed the lineup in the worker's browser session (to the millisecond; see
+    survey_app/shown.py): the response time is answered_at - shown_at."""
     answered_at: Mapped[datetime] = mapped_column(DateTime)
 
 

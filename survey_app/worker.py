@@ -8,12 +8,24 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from . import db as database
-from .hits import AnswerRejected, active_hit, complete_if_done, record_answer, settings_of, show, start_hit, unanswered
-from .models import Assignment, Hit, Item, Study, Worker, utcnow
+from .hits import (
+    TASK_PAGE,
+    AnswerRejected,
+    active_hit,
+    complete_if_done,
+    record_answer,
+    settings_of,
+    start_hit,
+    stored_settings,
+    unanswered,
+)
+from .images import image_url_prefix
+from .models import Hit, Study, Worker, utcnow
+from .shown import mark_shown, shown_at
 
 bp = Blueprint("worker", __name__, url_prefix="/s")
 WORKER_ID = re.compile(r"[A-Za-z0-9_.@-]{1,120}")
@@ -74,6 +86,41 @@ def consent(slug: str):
 
 @bp.get("/<slug>/task")
 def task(slug: str):
+    """The lineup page. Showing a task only reads (one statement, outside the writer lock); only handing out a new
+    HIT or closing a finished one writes, once per HIT. The time the task was first shown goes into the signed
+    session cookie (see shown.py), not the database."""
+    worker_id = session.get("workers", {}).get(slug)
+    if worker_id is not None:
+        page = _show_task(slug, worker_id)
+        if page is not None:
+            return page
+    handed_out = _hand_out_work(slug)
+    if handed_out is not None:
+        return handed_out
+    return _show_task(slug, session["workers"][slug]) or redirect(url_for(".task", slug=slug), 303)
+
+
+def _show_task(slug: str, worker_id: int):
+    """The page of the worker's first unanswered task, or None when their HIT must be handed out or closed."""
+    now = utcnow()
+    with database.reader().connect() as connection:
+        rows = connection.execute(TASK_PAGE, {"worker_id": worker_id, "slug": slug, "now": now}).all()
+    if not rows or rows[0].assignment is None:
+        return None
+    first = rows[0]
+    if first.blocked:
+        abort(403, "this worker has been blocked from the study")
+    mark_shown(slug, first.assignment, now)
+    return _no_store(render_template(
+        "worker/task.html", slug=slug, images=image_url_prefix(),
+        allow_absent=stored_settings(first.settings).allow_absent, assignment=first.assignment, probe=first.probe,
+        aux=first.aux_token if first.aux_image_id else None,
+        faces=[row.face for row in rows], number=first.answered + 1, total=first.total))
+
+
+def _hand_out_work(slug: str):
+    """Close the worker's finished HIT and give them a new one (the writes behind the task page). Returns the
+    response to send instead of a task (the landing page, the done page, "no work"), or None when a task waits."""
     study = _study(slug)
     worker = _worker(study)
     if worker is None:
@@ -83,8 +130,7 @@ def task(slug: str):
     db = database.session()
     now = utcnow()
     hit = active_hit(db, worker, now)
-    todo = unanswered(db, hit) if hit is not None else []
-    if hit is not None and not todo:  # the last answer came in: the HIT is done
+    if hit is not None and not unanswered(db, hit):  # the last answer came in: the HIT is done
         complete_if_done(db, hit, now)
         db.commit()
         hit = None
@@ -93,25 +139,16 @@ def task(slug: str):
         return redirect(url_for(".done", slug=slug), 303)
     if hit is None:
         hit = start_hit(db, study, worker, now)
+        db.commit()
         if hit is None:
-            db.commit()
-            return _no_store(render_template("worker/no_work.html", study=study,
-                                             codes=_codes(db, worker)))
-        todo = unanswered(db, hit)
-    assignment = todo[0]
-    show(assignment, now)
-    db.commit()
-    lineup = assignment.lineup
-    done_count = db.scalar(select(func.count()).select_from(Assignment).where(Assignment.hit_id == hit.id)) - len(todo)
-    return _no_store(render_template(
-        "worker/task.html", study=study, settings=settings_of(study), assignment=assignment, lineup=lineup,
-        item=db.get(Item, lineup.item_id), number=done_count + 1, total=done_count + len(todo)))
+            return _no_store(render_template("worker/no_work.html", study=study, codes=_codes(db, worker)))
+    return None
 
 
 @bp.post("/<slug>/answer")
 def answer(slug: str):
-    """The hot path of a study: one statement checks and stores (see record_answer). The next task page
-    completes the HIT when this was its last lineup."""
+    """The hot path of a study: one statement checks and stores (see record_answer), with the time the task was
+    first shown from the signed session. The next task page completes the HIT when this was its last lineup."""
     worker_id = session.get("workers", {}).get(slug)
     if worker_id is None:
         abort(403, "start the study from its link first")
@@ -120,7 +157,7 @@ def answer(slug: str):
         abort(400, "the form must carry the task and a choice")
     with current_app.extensions["survey_engine"].connect() as connection:
         try:
-            record_answer(connection, worker_id, slug, token, choice, utcnow())
+            record_answer(connection, worker_id, slug, token, choice, shown_at(slug, token), utcnow())
         except AnswerRejected as exc:
             abort(exc.status, str(exc))
     return redirect(url_for(".task", slug=slug), 303)

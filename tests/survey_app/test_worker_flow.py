@@ -1,10 +1,13 @@
 """The worker's path through a study, with the Flask test client, on SQLite and on PostgreSQL."""
 import re
+import time
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
+from survey_app.db import _LockedConnection
 from survey_app.models import Answer, Assignment, Hit, Image, Item, Lineup, LineupFace, Run, Worker
+from survey_app.shown import EPOCH
 
 from .conftest import count, csrf_of, join, new_study, task_form
 
@@ -37,18 +40,96 @@ def test_a_worker_completes_a_hit_and_gets_a_completion_code(app, client, db, bu
         assert a.answered_at >= a.shown_at
 
 
+def shown_entry(client, study):
+    """The (assignment token, milliseconds) the signed session cookie holds for the task first shown."""
+    with client.session_transaction() as session:
+        return tuple(session["shown"][study.slug])
+
+
 def test_reload_and_back_resume_and_a_repeated_submit_stores_one_answer(app, client, db, bundle_dir):
     study = new_study(app, bundle_dir, hit_size=3)
     join(client, study, "W1")
     first = client.get(f"/s/{study.slug}/task").text
+    shown = shown_entry(client, study)
+    assert shown[0] == task_form(first)[1]
+    time.sleep(0.01)  # so that a reload that restarted the clock would be seen
     assert task_form(client.get(f"/s/{study.slug}/task").text)[1] == task_form(first)[1]  # reload: same lineup
-    shown = db.scalars(select(Assignment.shown_at).where(Assignment.token == task_form(first)[1])).one()
+    assert shown_entry(client, study) == shown  # the reload did not restart the clock
     assert answer(client, study, first).status_code == 303
     assert answer(client, study, first, choice=2).status_code == 303  # double click / back button + resubmit
     assert count(db, "answer") == 1
     stored = db.scalars(select(Answer)).one()
-    assert stored.shown_at == shown  # the reload did not restart the clock
+    assert stored.shown_at == EPOCH + timedelta(milliseconds=shown[1])  # the first view's time, not the reload's
+    assert stored.answered_at >= stored.shown_at
     assert task_form(client.get(f"/s/{study.slug}/task").text)[1] != task_form(first)[1]
+    assert answer(client, study, first).status_code == 303  # the old form once more, from the next page: nothing
+    assert count(db, "answer") == 1
+
+
+def test_showing_a_task_reads_once_and_writes_nothing(app, client, db, bundle_dir, monkeypatch):
+    """A task page (first view or reload) is one SELECT, no write, and on SQLite never the writer lock; only
+    handing out a HIT writes."""
+    study = new_study(app, bundle_dir, hit_size=3)
+    join(client, study, "W1")
+    answer(client, study, client.get(f"/s/{study.slug}/task").text)  # the first page made the HIT
+    statements, locks = [], []
+    monkeypatch.setattr(_LockedConnection, "begin_immediate", lambda conn, real=_LockedConnection.begin_immediate:
+                        (locks.append(1), real(conn))[1])
+    listener = lambda *args: statements.append(args[2])  # noqa: E731  (conn, cursor, statement, ...)
+    engine = app.extensions["survey_engine"]
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        for _ in range(2):  # the first view of the second task, then a reload
+            statements.clear()
+            page = client.get(f"/s/{study.slug}/task")
+            assert "Task 2 of 3" in page.text
+            assert len(statements) == 1 and statements[0].lstrip().upper().startswith("SELECT"), statements
+        assert locks == []
+        assert answer(client, study, page.text).status_code == 303
+        assert len(locks) == (1 if engine.dialect.name == "sqlite" else 0)  # the answer is the write
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+
+
+def test_a_forged_or_replayed_shown_time_is_refused_and_stores_nothing(app, client, db, bundle_dir):
+    study = new_study(app, bundle_dir, hit_size=3)
+    join(client, study, "W1")
+    first = client.get(f"/s/{study.slug}/task").text
+    cookie = client.get_cookie("session")
+    at = next(i for i in range(len(cookie.value) // 3, len(cookie.value)) if cookie.value[i].isalnum())
+    forged = cookie.value[:at] + ("A" if cookie.value[at] != "A" else "B") + cookie.value[at + 1:]
+    client.set_cookie("session", forged)  # a changed time (or anything else) breaks the signature
+    refused = answer(client, study, first)
+    assert refused.status_code == 400 and "security token" in refused.text  # the whole session is void
+    assert count(db, "answer") == 0
+    client.set_cookie("session", cookie.value)
+    assert answer(client, study, first).status_code == 303
+    old_cookie = client.get_cookie("session").value  # its clock is the first task's
+    second = client.get(f"/s/{study.slug}/task").text
+    client.set_cookie("session", old_cookie)  # replay: the cookie from before the second task was shown
+    replayed = answer(client, study, second)
+    assert replayed.status_code == 400 and "reload the page" in replayed.text
+    assert count(db, "answer") == 1
+    client.get(f"/s/{study.slug}/task")  # shown in this session: now it is taken
+    assert answer(client, study, second).status_code == 303 and count(db, "answer") == 2
+
+
+def test_static_files_are_cached_for_a_year_under_versioned_urls(app, client, bundle_dir):
+    study = new_study(app, bundle_dir)
+    join(client, study, "W1")
+    html = client.get(f"/s/{study.slug}/task").text
+    assets = re.findall(r'"(/static/[^"]+\?v=[0-9a-f]{12})"', html)
+    assert len(assets) == 2  # the style sheet and the script
+    for url in assets:
+        response = client.get(url)
+        assert response.status_code == 200
+        assert "max-age=31536000" in response.headers["Cache-Control"] and "public" in response.headers["Cache-Control"]
+        etag = response.headers["ETag"]
+        bare = client.get(url.split("?")[0])  # without the version: revalidated by its ETag, never kept blindly
+        assert "max-age=31536000" not in bare.headers.get("Cache-Control", "") and bare.headers["ETag"] == etag
+        assert client.get(url.split("?")[0], headers={"If-None-Match": etag}).status_code == 304
+    stale = client.get("/static/style.css?v=000000000000")  # an old version's URL is not cached for a year
+    assert "max-age=31536000" not in stale.headers.get("Cache-Control", "")
 
 
 def test_never_the_same_item_twice_in_a_run_and_least_answered_first(app, db, bundle_dir):
@@ -210,6 +291,10 @@ def test_the_page_never_tells_the_right_answer(app, client, db, bundle_dir):
         assert b"tEXt" not in img.data and b"iTXt" not in img.data  # no file name or comment chunk
         assert "face.png" in img.headers["Content-Disposition"]
     assert client.get("/img/" + "A" * 22).status_code == 404
+    # The session cookie is signed, not encrypted: the worker can read it, so it must hold nothing of the answer.
+    with client.session_transaction() as session:
+        assert set(session) == {"workers", "csrf_token", "shown"}
+        assert session["shown"][study.slug][0] == token and isinstance(session["shown"][study.slug][1], int)
 
 
 def test_deblurring_items_show_their_blurred_input_and_never_its_source_photo(app, client, db, bundle_dir):

@@ -1,0 +1,33 @@
+"""When a lineup was first shown, kept in the worker's signed session cookie instead of the database.
+
+A response time needs the moment the server first showed the lineup. Writing it to the database would make every
+page view a write (on SQLite: a turn at the single writer lock); instead the first view of a task puts
+``[assignment token, milliseconds since the epoch]`` in the session cookie, which Flask signs with the server's key,
+and the answer reads it back in its own transaction. A reload finds the entry and keeps it, so it cannot restart the
+clock; a cookie the server did not sign is not a session at all; an entry for another task (an old cookie replayed,
+a form from another tab) gives no time, and the answer is refused unless it is a repeat of one already stored.
+One entry per study, so two studies open in one browser keep their own clocks.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import session
+
+EPOCH = datetime(1970, 1, 1)
+MILLISECOND = timedelta(milliseconds=1)
+
+
+def mark_shown(slug: str, assignment_token: str, now: datetime) -> None:
+    """Note ``now`` as the time this session first showed the task, unless it already showed it."""
+    entry = session.get("shown", {}).get(slug)
+    if not entry or entry[0] != assignment_token:
+        session["shown"] = {**session.get("shown", {}), slug: [assignment_token, (now - EPOCH) // MILLISECOND]}
+
+
+def shown_at(slug: str, assignment_token: str) -> datetime | None:
+    """When this session first showed the task being answered, or None when it never showed it."""
+    entry = session.get("shown", {}).get(slug)
+    if not entry or entry[0] != assignment_token:
+        return None
+    return EPOCH + entry[1] * MILLISECOND
