@@ -199,7 +199,9 @@ def mechanism(target: np.ndarray, costs: np.ndarray, beta: float, iterations: in
     d = np.where(reachable, costs, 0.0)
     if beta == 0:
         return (d == 0) * reachable / ((d == 0) * reachable).sum(axis=1, keepdims=True)
-    spent = lambda m: (m * d).sum(axis=1)  # noqa: E731
+    def spent(m: np.ndarray) -> np.ndarray:
+        return (m * d).sum(axis=1)
+
     fits = spent(p) <= beta
     lo, hi = np.zeros(len(p)), np.ones(len(p))
     for _ in range(200):  # grow lambda until the budget holds everywhere

@@ -101,8 +101,9 @@ def attriguard(survey, sensitive, betas, policy, target, draws, search_budget, d
     os.replace(temporary, out / "attriguard.csv")
     figure(table, out / "figures" / "attriguard.png")
     undefended = table[table["beta"] == 0]["balanced_accuracy"].max()
-    unreachable = (f"{facts['unreachable']} of {facts['pairs']} (person, value) pairs had no allowed change that "
-                   "makes the defender's classifier say the value (they get no probability)" if facts["unreachable"]
+    unreachable = (f"{facts['unreachable']} of {facts['pairs']} (person, value) pairs got no change that makes the "
+                   f"defender's classifier say the value (none exists under the policy, or the search budget of "
+                   f"{search_budget} candidates ran out first; they get no probability)" if facts["unreachable"]
                    else "every value was reachable for every protected person")
     (out / "note.txt").write_text(
         f"{answers.note}. AttriGuard (Jia and Gong, USENIX Security 2018) protecting {answers.sensitive!r} "
