@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import json
+import os
 from pathlib import Path
 
 import click
@@ -11,7 +13,15 @@ import torch
 
 from .bundle import BundleError, read_bundle
 from .checkpoints import CheckpointError, save_checkpoint
-from .evaluate import DEFAULT_GROUPING, Recogniser, evaluate_bundle, format_table, groups_as_rows
+from .evaluate import (
+    DEFAULT_GROUPING,
+    Recogniser,
+    format_table,
+    group_scores,
+    groups_as_rows,
+    item_rows,
+    score_bundle,
+)
 from .faces import FacesError, Split, load_faces
 from .fetch import DEFAULT_URL, FetchError, fetch_faces
 from .image_prior import parse_prior
@@ -166,21 +176,40 @@ def attack(model, checkpoint, models_dir, labels, access, countermeasure, blur, 
               help="Item fields (or params keys) to group on.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the table as JSON.")
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Also write the table as CSV.")
+@click.option("--items", "items_out", type=click.Path(dir_okay=False),
+              help="Also write one CSV row per reconstruction (each judge's answer, screening's verdict).")
 @faces_option
 @user_errors
-def evaluate(bundle_dir, by, json_out, csv_out, faces_dir) -> None:
-    """Identification accuracy of each group by an independent nearest-neighbour recogniser, and SSIM."""
+def evaluate(bundle_dir, by, json_out, csv_out, items_out, faces_dir) -> None:
+    """Identification of each group by independent recognisers (deep face recogniser first, then pixels and
+    eigenfaces), screening's unusable items counted as failures, and SSIM."""
     bundle = read_bundle(bundle_dir)
-    groups = evaluate_bundle(bundle, Recogniser(load_faces(faces_dir)), tuple(k.strip() for k in by.split(",")))
+    grouping = tuple(k.strip() for k in by.split(","))
+    scored = score_bundle(bundle, Recogniser(load_faces(faces_dir)))
+    groups = group_scores(bundle, scored, grouping)
     click.echo(format_table(groups))
     rows = groups_as_rows(groups)
     if json_out:
-        Path(json_out).write_text(json.dumps(rows, indent=1))
+        write_atomically(Path(json_out), json.dumps(rows, indent=1))
     if csv_out:
-        with open(csv_out, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_atomically(Path(csv_out), csv_text(rows))
+    if items_out:
+        write_atomically(Path(items_out), csv_text(item_rows(bundle, scored)))
+
+
+def csv_text(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write to a temporary name beside ``path``, then rename: an interrupted run leaves no half file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 @main.group()
@@ -192,9 +221,16 @@ def bundle() -> None:
 @click.argument("bundle_dir", type=click.Path(file_okay=False))
 @user_errors
 def bundle_check(bundle_dir) -> None:
-    """Validate a bundle and summarise it."""
+    """Validate a bundle, summarise it, and list the items a person could not use (a study leaves them out)."""
+    from mi_harness.screening import screen_image
+
     b = read_bundle(bundle_dir)
     click.echo(f"{bundle_dir}: valid, {len(b.items)} items, {len(b.gallery)} gallery photos")
+    flagged = [(item, verdict) for item in b.items if not (verdict := screen_image(b.load_image(item.image))).usable]
+    if flagged:
+        click.echo(f"{len(flagged)} unusable items (left out of a study unless --keep-unusable):")
+    for item, verdict in flagged:
+        click.echo(f"  {item.id} ({item.model}, {item.attack}, {item.countermeasure}): {verdict.detail}")
 
 
 @bundle.command("convert")

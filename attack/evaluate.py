@@ -1,10 +1,15 @@
-"""A machine stand-in for the human lineup: would an independent recogniser name the right person?
+"""Machine stand-ins for the human lineup: would an independent recogniser name the right person?
 
-The recogniser is not the attacked model: it is nearest neighbour over all 400 AT&T photos, once in a
-standardised pixel space (each image z-scored, so similarity is Pearson correlation and the contrast
-stretch of a reconstruction does not matter) and once in an eigenface space (PCA of those standardised
-images). A subject's score is its best-matching photo; top-1 and top-5 are over subjects. SSIM to the
-subject's training photos says how close the picture is, not only whether it is the closest.
+The recogniser is not the attacked model: it is nearest neighbour over all 400 AT&T photos in three spaces.
+The deep judge (``mi_harness.deep_face``, dlib's ResNet face descriptor) asks what a face recogniser would
+answer; it leads, because it is the closest machine stand-in for a person. The pixel judge (each image
+z-scored, so similarity is Pearson correlation and contrast stretch does not matter) and the eigenface judge
+(PCA of those standardised images) find a signal even under noise no person can see. A subject's score is its
+best-matching photo; top-1 and top-5 are over subjects. SSIM to the subject's training photos says how close
+the picture is, not only whether it is the closest.
+
+Items that screening (``mi_harness.screening``) finds unusable for a person (near-constant, grain) count as
+failures of the attack under every judge: a study leaves them out, so the attack gains nothing from them.
 """
 from __future__ import annotations
 
@@ -15,10 +20,19 @@ import numpy as np
 from skimage.metrics import structural_similarity
 from sklearn.decomposition import PCA
 
+from mi_harness.deep_face import SAME_PERSON_DISTANCE, DeepFaceJudge, subject_distances, true_subject_ranks
+from mi_harness.screening import screen_image
+
 from .bundle import Bundle, Item
-from .faces import HEIGHT, N_SUBJECTS, WIDTH, Faces, subject_label
+from .faces import HEIGHT, N_SUBJECTS, WIDTH, Faces, subject_label, subject_name
 
 SPACES = ("pixel", "eigen")
+JUDGE_MEANINGS = {
+    "deep": "deep (dlib's face recogniser): a face recogniser would name them; the closest machine stand-in "
+            f"for a person (same person: descriptor distance under {SAME_PERSON_DISTANCE}).",
+    "pixel": "pixels (correlation): a signal is present, even one under noise that no person can see.",
+    "eigen": "eigenfaces: likewise a signal is present, in a face space; not what a person sees.",
+}
 
 
 def standardise(images: np.ndarray) -> np.ndarray:
@@ -28,11 +42,36 @@ def standardise(images: np.ndarray) -> np.ndarray:
 
 
 class Recogniser:
-    def __init__(self, faces: Faces, eigen_components: int = 100) -> None:
+    def __init__(self, faces: Faces, eigen_components: int = 100, deep_judge: DeepFaceJudge | None = None) -> None:
         self.faces = faces
         self.reference = standardise(faces.images)
         self.pca = PCA(n_components=eigen_components, random_state=0).fit(self.reference)
         self.reference_eigen = self.pca.transform(self.reference)
+        self._deep_judge = deep_judge
+        self._reference_deep: np.ndarray | None = None
+
+    @property
+    def deep_judge(self) -> DeepFaceJudge:
+        """Loaded on first use, so callers of the pixel and eigen spaces alone do not pay for dlib."""
+        if self._deep_judge is None:
+            self._deep_judge = DeepFaceJudge()
+        return self._deep_judge
+
+    @property
+    def reference_deep(self) -> np.ndarray:
+        """The gallery's descriptors, from the on-disk cache after the first time (keyed by the pixels)."""
+        if self._reference_deep is None:
+            self._reference_deep = self.deep_judge.gallery_descriptors(self.faces.images)
+        return self._reference_deep
+
+    def deep_scores(self, images: np.ndarray, labels: np.ndarray,
+                    exclude: list[int | None] | None = None) -> dict[str, np.ndarray]:
+        """The deep judge per image: rank of the true subject (0 = named), the nearest subject's label, and the
+        descriptor distance to the true subject's nearest photo (``exclude`` as in ``subject_ranks``)."""
+        descriptors = self.deep_judge.descriptors(images)
+        per_subject = subject_distances(descriptors, self.reference_deep, self.faces.labels, N_SUBJECTS, exclude)
+        return {"rank": true_subject_ranks(per_subject, labels), "nearest": per_subject.argmin(1),
+                "distance": per_subject[np.arange(len(images)), labels]}
 
     def subject_ranks(self, images: np.ndarray, labels: np.ndarray,
                       exclude: list[int | None] | None = None) -> dict[str, np.ndarray]:
@@ -65,18 +104,27 @@ class Recogniser:
 
 
 DEFAULT_GROUPING = ("model", "attack", "countermeasure", "blur")  # blur: a params key of deblurring items
+JUDGED = ("top1_deep", "top5_deep", "deep_same_person", "top1_pixel", "top5_pixel", "top1_eigen", "top5_eigen")
+"""Per-item scores that an unusable item fails: the study leaves the item out, so no judge credits the attack."""
 
 
 @dataclass
 class GroupScore:
     group: dict[str, str]
     n: int
+    unusable: int
+    top1_deep: float
+    top5_deep: float
+    deep_distance: float
+    deep_same_person: float
     top1_pixel: float
     top5_pixel: float
     top1_eigen: float
     top5_eigen: float
     ssim: float
     confidence: float | None
+    unusable_reasons: str = ""
+    aux_top1_deep: float | None = None
     aux_top1_pixel: float | None = None
     aux_top1_eigen: float | None = None
     aux_ssim: float | None = None
@@ -84,10 +132,14 @@ class GroupScore:
 
 def score_images(recogniser: Recogniser, images: np.ndarray, labels: np.ndarray, train_numbers: list[list[int]],
                  exclude: list[int | None]) -> dict[str, np.ndarray]:
+    """Every judge's verdict per image, before screening."""
     ranks = recogniser.subject_ranks(images, labels, exclude)
+    deep = recogniser.deep_scores(images, labels, exclude)
     ssim = np.array([recogniser.ssim_to_subject(img, lab, nums)
                      for img, lab, nums in zip(images, labels, train_numbers)])
-    return {"top1_pixel": ranks["pixel"] < 1, "top5_pixel": ranks["pixel"] < 5,
+    return {"top1_deep": deep["rank"] < 1, "top5_deep": deep["rank"] < 5, "deep_nearest": deep["nearest"],
+            "deep_distance": deep["distance"], "deep_same_person": deep["distance"] < SAME_PERSON_DISTANCE,
+            "top1_pixel": ranks["pixel"] < 1, "top5_pixel": ranks["pixel"] < 5,
             "top1_eigen": ranks["eigen"] < 1, "top5_eigen": ranks["eigen"] < 5, "ssim": ssim}
 
 
@@ -107,14 +159,23 @@ def source_photo_index(faces: Faces, item: Item) -> int | None:
     return faces.index_of(subject_label(subject), int(number))
 
 
-def evaluate_bundle(bundle: Bundle, recogniser: Recogniser,
-                    grouping: tuple[str, ...] = DEFAULT_GROUPING) -> list[GroupScore]:
+@dataclass
+class BundleScores:
+    """Per-item judges' verdicts (arrays aligned with ``bundle.items``), screening, and the blurred inputs'."""
+    scores: dict[str, np.ndarray]
+    usable: np.ndarray
+    reasons: list[str | None]
+    aux: dict[int, dict[str, float]]
+
+
+def score_bundle(bundle: Bundle, recogniser: Recogniser) -> BundleScores:
     split = bundle.dataset.get("split") or {}
     labels = np.array([subject_label(i.subject) for i in bundle.items])
     numbers = [split.get(i.subject, {}).get("train") or list(range(1, 11)) for i in bundle.items]
     images = np.stack([bundle.load_image(i.image) for i in bundle.items])
     exclude = [source_photo_index(recogniser.faces, i) for i in bundle.items]
     scores = score_images(recogniser, images, labels, numbers, exclude)
+    verdicts = [screen_image(image) for image in images]
     with_aux = [k for k, i in enumerate(bundle.items) if i.aux_image]
     aux_scores = {}
     if with_aux:
@@ -122,38 +183,75 @@ def evaluate_bundle(bundle: Bundle, recogniser: Recogniser,
         aux = score_images(recogniser, aux_images, labels[with_aux], [numbers[k] for k in with_aux],
                            [exclude[k] for k in with_aux])
         aux_scores = {k: {m: v[j] for m, v in aux.items()} for j, k in enumerate(with_aux)}
+    return BundleScores(scores, np.array([v.usable for v in verdicts]), [v.reason for v in verdicts], aux_scores)
 
+
+def item_rows(bundle: Bundle, scored: BundleScores) -> list[dict]:
+    """One row per reconstruction: what each judge answered and what screening said."""
+    s = scored.scores
+    return [{"id": item.id, "subject": item.subject, "model": item.model, "attack": item.attack,
+             "countermeasure": item.countermeasure, "blur": group_value(item, "blur"),
+             "usable": bool(scored.usable[k]), "unusable_reason": scored.reasons[k] or "",
+             "deep_nearest": subject_name(int(s["deep_nearest"][k])), "top1_deep": bool(s["top1_deep"][k]),
+             "top5_deep": bool(s["top5_deep"][k]), "deep_distance": round(float(s["deep_distance"][k]), 4),
+             "deep_same_person": bool(s["deep_same_person"][k]), "top1_pixel": bool(s["top1_pixel"][k]),
+             "top5_pixel": bool(s["top5_pixel"][k]), "top1_eigen": bool(s["top1_eigen"][k]),
+             "top5_eigen": bool(s["top5_eigen"][k]), "ssim": round(float(s["ssim"][k]), 4)}
+            for k, item in enumerate(bundle.items)]
+
+
+def group_scores(bundle: Bundle, scored: BundleScores,
+                 grouping: tuple[str, ...] = DEFAULT_GROUPING) -> list[GroupScore]:
+    """Group means; an unusable item fails every judge (``JUDGED``), its distance and SSIM are kept as measured."""
+    scores = {name: np.where(scored.usable, values, False) if name in JUDGED else values
+              for name, values in scored.scores.items()}
     groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
     for k, item in enumerate(bundle.items):
         groups[tuple(group_value(item, key) for key in grouping)].append(k)
     results = []
     for key, members in sorted(groups.items()):
         confs = [bundle.items[k].confidence for k in members if bundle.items[k].confidence is not None]
-        mean = {name: float(np.mean(values[members])) for name, values in scores.items()}
-        aux = [aux_scores[k] for k in members if k in aux_scores]
-        aux_mean = {name: float(np.mean([a[name] for a in aux])) if aux else None for name in scores}
-        results.append(GroupScore(dict(zip(grouping, key)), len(members), mean["top1_pixel"], mean["top5_pixel"],
-                                  mean["top1_eigen"], mean["top5_eigen"], mean["ssim"],
-                                  float(np.mean(confs)) if confs else None, aux_mean["top1_pixel"],
-                                  aux_mean["top1_eigen"], aux_mean["ssim"]))
+        mean = {name: float(np.mean(scores[name][members])) for name in (*JUDGED, "deep_distance", "ssim")}
+        aux = [scored.aux[k] for k in members if k in scored.aux]
+        aux_mean = {name: float(np.mean([a[name] for a in aux])) if aux else None
+                    for name in ("top1_deep", "top1_pixel", "top1_eigen", "ssim")}
+        reasons = sorted(r for k in members if (r := scored.reasons[k]))
+        results.append(GroupScore(
+            dict(zip(grouping, key)), len(members), len(reasons), mean["top1_deep"], mean["top5_deep"],
+            mean["deep_distance"], mean["deep_same_person"], mean["top1_pixel"], mean["top5_pixel"],
+            mean["top1_eigen"], mean["top5_eigen"], mean["ssim"], float(np.mean(confs)) if confs else None,
+            ", ".join(f"{reason} {reasons.count(reason)}" for reason in sorted(set(reasons))),
+            aux_mean["top1_deep"], aux_mean["top1_pixel"], aux_mean["top1_eigen"], aux_mean["ssim"]))
     return results
+
+
+def evaluate_bundle(bundle: Bundle, recogniser: Recogniser,
+                    grouping: tuple[str, ...] = DEFAULT_GROUPING) -> list[GroupScore]:
+    return group_scores(bundle, score_bundle(bundle, recogniser), grouping)
 
 
 def format_table(groups: list[GroupScore]) -> str:
     keys = list(groups[0].group) if groups else list(DEFAULT_GROUPING)
     widths = [max([len(k)] + [len(g.group[k]) for g in groups]) for k in keys]
     header = " ".join(f"{k:{w}}" for k, w in zip(keys, widths)) + \
-        f" {'n':>4} {'top1 px':>8} {'top5 px':>8} {'top1 eig':>8} {'top5 eig':>8} {'SSIM':>6} {'conf':>6}" \
-        "  blurred input (top1 px / eig / SSIM)"
+        f" {'n':>4} {'unus.':>5} {'top1 deep':>9} {'top5 deep':>9} {'dist':>5} {'<0.6':>6}" \
+        f" {'top1 px':>8} {'top5 px':>8} {'top1 eig':>8} {'top5 eig':>8} {'SSIM':>6} {'conf':>6}" \
+        "  blurred input (top1 deep / px / eig / SSIM)"
     lines = [header, "-" * len(header)]
-    pct = lambda v: f"{100 * v:7.1f}%"  # noqa: E731
+    pct = lambda v, w=8: f"{100 * v:{w - 1}.1f}%"  # noqa: E731
     for g in groups:
         conf = f"{g.confidence:6.3f}" if g.confidence is not None else "     -"
-        aux = (f"  {100 * g.aux_top1_pixel:.1f}% / {100 * g.aux_top1_eigen:.1f}% / {g.aux_ssim:.3f}"
-               if g.aux_top1_pixel is not None else "")
+        aux = (f"  {100 * g.aux_top1_deep:.1f}% / {100 * g.aux_top1_pixel:.1f}% / {100 * g.aux_top1_eigen:.1f}%"
+               f" / {g.aux_ssim:.3f}" if g.aux_top1_pixel is not None else "")
         names = " ".join(f"{g.group[k]:{w}}" for k, w in zip(keys, widths))
-        lines.append(f"{names} {g.n:4d} {pct(g.top1_pixel)} "
+        lines.append(f"{names} {g.n:4d} {g.unusable:5d} {pct(g.top1_deep, 9)} {pct(g.top5_deep, 9)} "
+                     f"{g.deep_distance:5.2f} {pct(g.deep_same_person, 6)} {pct(g.top1_pixel)} "
                      f"{pct(g.top5_pixel)} {pct(g.top1_eigen)} {pct(g.top5_eigen)} {g.ssim:6.3f} {conf}{aux}")
+    lines += ["", "Top-1/top-5 over all 40 subjects; an unusable item (screening: near-constant or grain) "
+              "counts as a failure under every judge. dist: mean descriptor distance to the true subject; "
+              f"<{SAME_PERSON_DISTANCE}: share the recogniser would call the same person.",
+              *(f"  {meaning}" for meaning in JUDGE_MEANINGS.values()),
+              "Machine judges are not people: a study's lineups measure what people see."]
     return "\n".join(lines)
 
 

@@ -31,7 +31,7 @@ SPREAD_MIN = 0.05  # p90 - p10 of grey values in [0, 1]: 13 of 255 levels
 STRUCTURE_MIN = 0.4  # share of the standard deviation left after the blur
 BLUR_SIGMA = 2 / 92  # blur width as a share of the image width (2 px on AT&T's 92 px)
 REASONS = {
-    "constant": "near-constant image: 80% of its pixels span less than {spread:.3f} of the grey range "
+    "constant": "near-constant image: the middle 80% of its pixels span only {spread:.3f} of the grey range "
                 f"(at least {SPREAD_MIN} needed)",
     "grain": "no face-scale structure: only {structure:.2f} of its contrast survives a blur of "
              f"{BLUR_SIGMA * 92:.0f} px per 92 (at least {STRUCTURE_MIN} needed); it is grain",
