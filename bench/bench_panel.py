@@ -43,8 +43,9 @@ def read_only(url: str) -> str:
     return url
 
 
-def load_lineups(url: str, study_name: str | None) -> tuple[str, list[dict]]:
-    """Every lineup of the study: its condition, probe (and blurred photo), five faces, target place."""
+def load_lineups(url: str, study_name: str | None, by: list[str]) -> tuple[str, list[dict]]:
+    """Every lineup of the study: its condition (with the item parameters named in ``by``), probe (and blurred
+    photo), five faces, target place."""
     engine = create_engine(read_only(url))
     try:
         with Session(engine) as db:
@@ -66,8 +67,10 @@ def load_lineups(url: str, study_name: str | None) -> tuple[str, list[dict]]:
             for lineup, item in tqdm(rows, desc="reading lineups", unit="lineup"):
                 faces = db.scalars(select(LineupFace).where(LineupFace.lineup_id == lineup.id)
                                    .order_by(LineupFace.position)).all()
-                condition = ("gold: real photo", "", "", "") if item.is_gold else (
-                    item.model, item.attack, item.countermeasure, (item.params or {}).get("blur") or "")
+                params = item.params or {}
+                condition = ("gold: real photo",) + ("",) * (3 + len(by)) if item.is_gold else (
+                    item.model, item.attack, item.countermeasure, params.get("blur") or "",
+                    *(str(params.get(key, "")) for key in by))
                 out.append({"condition": condition, "probe": image(item.image_id), "probe_id": item.image_id,
                             "face_ids": [f.image_id for f in faces],
                             "aux": image(item.aux_image_id) if item.aux_image_id else None,
@@ -111,7 +114,7 @@ def attentive_bots(looks: int, seed: int) -> list[Persona]:
 
 
 def bench_study(args) -> None:
-    name, lineups = load_lineups(args.database, args.study)
+    name, lineups = load_lineups(args.database, args.study, [k for k in args.by.split(",") if k])
     bots = attentive_bots(args.looks, args.seed)
     rng = random.Random(args.seed)
     start = time.perf_counter()
@@ -197,6 +200,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", default="sqlite:///runs/demo/survey.db")
     parser.add_argument("--study", help="the study's name [the first in the database]")
+    parser.add_argument("--by", default="", help="item parameters that split conditions further, e.g. "
+                        "access,training_set (the paper authors' reconstructions)")
     parser.add_argument("--looks", type=int, default=20, help="attentive bots shown each lineup")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-deep", action="store_true", help="leave out the deep face judge")
