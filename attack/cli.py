@@ -27,6 +27,16 @@ from .fetch import DEFAULT_URL, FetchError, fetch_faces
 from .image_prior import parse_prior
 from .mi_face import STEPS, STOP_RULES
 from .models import ARCHITECTURES
+from .prediction_api import DOORS
+from .private_training import (
+    ACCOUNTANTS,
+    PrivacyConfig,
+    checkpoint_name,
+    dp_train_config,
+    privacy_summary,
+    private_checkpoint_metadata,
+    train_private_model,
+)
 from .reconstruct import PRESETS, AttackRequest, run_attack, save_to_bundle
 from .training import TrainConfig, checkpoint_metadata, train_model
 
@@ -84,23 +94,52 @@ def main() -> None:
 @click.option("--max-epochs", type=int, help="Cap on epochs (default per model).")
 @click.option("--force", is_flag=True, help="Retrain even where a checkpoint exists.")
 @click.option("--device", default="cpu", show_default=True)
+@click.option("--dp-epsilon", type=float, help="Train with DP-SGD to this ε (per training photo); the checkpoint is "
+              "MODEL-dpE.pt and attacks on it carry the countermeasure dp:eps=E. Epochs are then fixed (--max-epochs).")
+@click.option("--dp-delta", type=float, help="DP δ, below 1/(training photos) [1e-5].")
+@click.option("--dp-max-grad-norm", type=float, help="DP-SGD per-photo clipping norm C [1].")
+@click.option("--dp-batch-size", type=int, help="DP-SGD expected (Poisson) batch size [56].")
+@click.option("--dp-accountant", type=click.Choice(ACCOUNTANTS), help="Privacy accountant [rdp].")
 @user_errors
-def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs, force, device) -> None:
+def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs, force, device, dp_epsilon,
+          dp_delta, dp_max_grad_norm, dp_batch_size, dp_accountant) -> None:
     """Train the paper's face models and save checkpoints (reused unless --force)."""
     device = check_device(device)
+    privacy = None
+    dp_options = {"--dp-delta": dp_delta, "--dp-max-grad-norm": dp_max_grad_norm, "--dp-batch-size": dp_batch_size,
+                  "--dp-accountant": dp_accountant}
+    if dp_epsilon is None:
+        given = [name for name, value in dp_options.items() if value is not None]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} only apply with --dp-epsilon")
+    else:
+        if patience is not None:
+            raise click.UsageError("--patience does not apply with --dp-epsilon: DP training runs fixed epochs")
+        if dp_batch_size is not None and dp_batch_size < 1:
+            raise click.BadParameter(f"{dp_batch_size}: the batch size must be at least 1",
+                                     param_hint="--dp-batch-size")
+        given = {"delta": dp_delta, "max_grad_norm": dp_max_grad_norm, "accountant": dp_accountant}
+        privacy = PrivacyConfig(dp_epsilon, **{k: v for k, v in given.items() if v is not None})
     faces = load_faces(faces_dir)
     split = Split.make(split_seed)
     for arch in (ARCHITECTURES if "all" in models else models):
-        path = Path(out_dir) / f"{arch}.pt"
+        path = Path(out_dir) / checkpoint_name(arch, privacy)
         if path.exists() and not force:
             click.echo(f"{arch}: reusing {path} (pass --force to retrain)")
             continue
-        cfg = TrainConfig.for_architecture(arch, seed=seed, lr=lr, patience=patience, max_epochs=max_epochs)
-        model, result = train_model(arch, faces, split, cfg, device)
-        save_checkpoint(path, model, checkpoint_metadata(model, split, cfg, result, faces))
+        if privacy is None:
+            cfg = TrainConfig.for_architecture(arch, seed=seed, lr=lr, patience=patience, max_epochs=max_epochs)
+            model, result = train_model(arch, faces, split, cfg, device)
+            metadata, note = checkpoint_metadata(model, split, cfg, result, faces), ""
+        else:
+            cfg = dp_train_config(arch, seed=seed, lr=lr, max_epochs=max_epochs, batch_size=dp_batch_size)
+            model, result, report = train_private_model(arch, faces, split, cfg, privacy, device=device)
+            metadata = private_checkpoint_metadata(model, split, cfg, result, faces, report)
+            note = f", {privacy_summary(report)}"
+        save_checkpoint(path, model, metadata)
         click.echo(f"{arch}: train accuracy {result.train_accuracy:.3f}, validation accuracy "
                    f"{result.validation_accuracy:.3f}, {result.epochs} epochs ({result.stopped_by}), "
-                   f"{result.seconds:.0f}s -> {path}")
+                   f"{result.seconds:.0f}s{note} -> {path}")
 
 
 @main.command()
@@ -134,6 +173,10 @@ def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs
 @click.option("--nes-sigma", type=float, default=0.01, show_default=True)
 @click.option("--nes-samples", type=int, default=50, show_default=True)
 @click.option("--query-budget", type=int, help="Black-box: most queries per label.")
+@click.option("--door", type=click.Choice(DOORS), default="image", show_default=True,
+              help="Black-box queries: image (every query is a picture, as a real service takes; the DAE's code z "
+                   "is sent as decode(z)) or latent (codes straight to the DAE's classifier head: the latent-space "
+                   "oracle).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=str(DEFAULT_BUNDLE), show_default=True)
 @click.option("--replace", is_flag=True, help="Start a new bundle instead of adding to an existing one.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -142,12 +185,14 @@ def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs
 @user_errors
 def attack(model, checkpoint, models_dir, labels, access, countermeasure, blur, deblur_mu, alpha, beta, gamma,
            lam, step, start_value, stop_rule, process_every, preset, prior, estimator, fd_step, nes_sigma, nes_samples,
-           query_budget, out_dir, replace, seed, device, faces_dir) -> None:
+           query_budget, door, out_dir, replace, seed, device, faces_dir) -> None:
     """Invert a model with MI-Face and add the reconstructions to a bundle."""
     if bool(model) == bool(checkpoint):
         raise click.UsageError("give exactly one of --model or --checkpoint")
     if access == "whitebox" and query_budget is not None:
         raise click.UsageError("--query-budget applies to --access blackbox")
+    if access == "whitebox" and door != "image":
+        raise click.UsageError("--door applies to --access blackbox")
     config = {"alpha": alpha, "beta": beta, "gamma": gamma, "lam": lam, "stop_rule": stop_rule,
               "process_every": process_every, "query_budget": query_budget, "step": step, "start_value": start_value}
     if prior is not None:
@@ -158,7 +203,7 @@ def attack(model, checkpoint, models_dir, labels, access, countermeasure, blur, 
     est_params = {"h": fd_step} if estimator == "fd" else {"sigma": nes_sigma, "samples": nes_samples}
     request = AttackRequest(Path(checkpoint) if checkpoint else Path(models_dir) / f"{model}.pt",
                             parse_labels(labels), access, countermeasure, blur, config, estimator, est_params,
-                            deblur_mu, check_device(device), seed, preset=preset)
+                            deblur_mu, check_device(device), seed, preset=preset, door=door)
     faces = load_faces(faces_dir)
     output = run_attack(request, faces)
     save_to_bundle(output, out_dir, faces, append=not replace)

@@ -224,8 +224,8 @@ class MIFace:
         if self.estimator is None:
             probs, grad_f = api.confidences_and_gradient(x, labels)
             grad = -grad_f
-        else:
-            probs = api.confidences(x)
+        else:  # through the API's door: an image decode(x) unless the latent-space oracle is configured
+            probs = api.query(x)
         reported = probs.gather(1, labels[:, None])[:, 0]
         cost = 1.0 - reported
         if aux is not None:
@@ -244,7 +244,7 @@ class MIFace:
         api = self.api
 
         def query_cost(points: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
-            return 1.0 - api.confidences(points).gather(1, labels[owner][:, None])[:, 0]
+            return 1.0 - api.query(points).gather(1, labels[owner][:, None])[:, 0]
 
         estimate = self.estimator.estimate(query_cost, x, 1.0 - reported)
         return estimate if grad is None else grad + estimate
@@ -254,6 +254,7 @@ class MIFace:
         params["access"] = self.access
         if self.estimator is not None:
             params["estimator"] = self.estimator.name
+            params["door"] = self.api.door  # image: every query is a picture; latent: the code-space oracle
             params.update({f"estimator_{k}": v for k, v in vars(self.estimator).items()
                            if isinstance(v, (int, float)) and k != "chunk"})
         if self.process is not None and hasattr(self.process, "params"):

@@ -15,7 +15,7 @@ import torch
 
 from .bundle import Bundle, BundleError, Item, read_bundle, to_png_pixels, write_bundle
 from .checkpoints import load_checkpoint
-from .countermeasures import parse_countermeasure
+from .countermeasures import item_countermeasure, parse_countermeasure
 from .deblur import BlurConsistency, parse_blur
 from .faces import HEIGHT, WIDTH, Faces, Split, subject_name
 from .gallery import dataset_section, gallery_images
@@ -56,6 +56,7 @@ class AttackRequest:
     device: str = "cpu"
     seed: int = 0
     show_progress: bool = True
+    door: str = "image"  # black-box queries: images (a real service) or "latent", the DAE's code-space oracle
 
     def __post_init__(self) -> None:
         if self.access not in ACCESS:
@@ -63,6 +64,7 @@ class AttackRequest:
         bad = [label for label in self.labels if not 0 <= label < 40]
         if bad or not self.labels:
             raise ValueError(f"labels must be subjects 1..40, got {[b + 1 for b in bad] or 'none'}")
+        parse_countermeasure(self.countermeasure)  # a bad spec is refused before any checkpoint is read
 
 
 @dataclass
@@ -92,7 +94,8 @@ def run_attack(request: AttackRequest, faces: Faces | None = None, keep_history:
     model, meta = load_checkpoint(request.checkpoint, request.device)
     split = Split.from_json(meta["split"])
     countermeasure = parse_countermeasure(request.countermeasure, seed=request.seed)
-    api = PredictionAPI(model, countermeasure, request.device)
+    recorded_countermeasure = item_countermeasure(request.countermeasure, meta.get("privacy"))  # dp:eps=8 etc.
+    api = PredictionAPI(model, countermeasure, request.device, door=request.door)
     estimator = None
     if request.access == "blackbox":
         estimator = build_estimator(request.estimator, **request.estimator_params,
@@ -116,7 +119,8 @@ def run_attack(request: AttackRequest, faces: Faces | None = None, keep_history:
     items, images = [], {}
     for k, inv in enumerate(inversions):
         subject = subject_name(inv.label)
-        parts = [model.name, name, request.countermeasure] + ([request.blur] if request.blur else []) + [subject]
+        parts = [model.name, name, recorded_countermeasure] + ([request.blur] if request.blur else []) \
+            + (["latent"] if estimator is not None and request.door == "latent" else []) + [subject]
         item_id = re.sub(r"[^A-Za-z0-9_.-]", "_", "-".join(parts))
         image_name = f"items/{item_id}.png"
         stretch = not request.blur  # deblurred faces keep the blurred photo's scale, for a fair comparison
@@ -125,14 +129,15 @@ def run_attack(request: AttackRequest, faces: Faces | None = None, keep_history:
         params = {**settings, "stopped_by": inv.stopped_by, "cost": inv.cost,
                   "reported_confidence": inv.reported_confidence, "png": "minmax" if stretch else "clip",
                   "checkpoint": {"architecture": meta["model"], "seed": meta["train_config"]["seed"],
-                                 "split_seed": split.seed}, "device": request.device, "batch": len(inversions)}
+                                 "split_seed": split.seed, "privacy": meta.get("privacy")},
+                  "device": request.device, "batch": len(inversions)}
         if request.blur:
             aux_name = f"items/{item_id}.blurred.png"
             images[aux_name] = to_png_pixels(start[k].reshape(HEIGHT, WIDTH).numpy(), stretch=False)
             params.update({"blur": request.blur, "blurred_photo": f"{subject}/{blur_numbers[k]}.pgm",
                            "deblur_mu": request.deblur_mu})
         items.append(Item(id=item_id, subject=subject, model=model.name, attack=name,
-                          countermeasure=request.countermeasure, image=image_name, aux_image=aux_name,
+                          countermeasure=recorded_countermeasure, image=image_name, aux_image=aux_name,
                           confidence=inv.true_confidence, iterations=inv.iterations, queries=inv.queries,
                           seconds=inv.seconds, params=params))
     return AttackOutput(items, images, split, inversions, config)
