@@ -77,3 +77,29 @@ def screen_image(image: np.ndarray) -> Verdict:
 def screen_images(images) -> list[Verdict]:
     """One verdict per image of an (n, H, W[, 3]) array or an iterable of images."""
     return [screen_image(image) for image in images]
+
+
+CONDITION = ("model", "attack", "countermeasure", "blur")
+"""What a study's record counts unusable items by (the analysis's groups)."""
+
+
+def screening_record(conditions: list[dict[str, str]], ids: list[str], verdicts: list[Verdict],
+                     kept_unusable: bool) -> dict:
+    """What a study stores about screening: the thresholds, each flagged item with its reason, and per condition
+    (model x attack x countermeasure x blur) how many items it had and how many were left out, by reason."""
+    table: dict[tuple[str, ...], dict] = {}
+    for condition, verdict in zip(conditions, verdicts):
+        key = tuple(str(condition.get(k) or "") for k in CONDITION)
+        row = table.setdefault(key, {**dict(zip(CONDITION, key)), "items": 0, "unusable": 0, "left_out": 0,
+                                     "reasons": {}})
+        row["items"] += 1
+        if not verdict.usable:
+            row["unusable"] += 1
+            row["left_out"] += 0 if kept_unusable else 1
+            row["reasons"][verdict.reason] = row["reasons"].get(verdict.reason, 0) + 1
+    flagged = [{"id": item_id, "reason": v.reason, "detail": v.detail}
+               for item_id, v in zip(ids, verdicts) if not v.usable]
+    return {"kept_unusable": kept_unusable, "items": len(verdicts), "unusable": len(flagged),
+            "left_out": 0 if kept_unusable else len(flagged),
+            "thresholds": {"spread_min": SPREAD_MIN, "structure_min": STRUCTURE_MIN, "blur_sigma_width": BLUR_SIGMA},
+            "by_condition": [table[key] for key in sorted(table)], "flagged": flagged}

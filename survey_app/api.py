@@ -54,7 +54,8 @@ def studies():
 @bp.post("/studies")
 @token_required
 def create_study():
-    """JSON ``{name, bundle | folder + csv, settings, open_runs}``, or multipart with a ``bundle_zip`` file."""
+    """JSON ``{name, bundle | folder + csv, settings, open_runs, keep_unusable}``, or multipart with a
+    ``bundle_zip`` file. Unusable items (screening) are left out unless ``keep_unusable`` is true."""
     if request.files:
         upload = request.files.get("bundle_zip")
         if upload is None:
@@ -64,18 +65,22 @@ def create_study():
         except json.JSONDecodeError:
             abort(400, "settings must be a JSON object")
         data = {"name": request.form.get("name", ""), "settings": settings,
-                "open_runs": request.form.get("open_runs", "")}
+                "open_runs": request.form.get("open_runs", ""),
+                "keep_unusable": request.form.get("keep_unusable", "").lower() in ("1", "true", "on")}
         zip_bytes = upload.read()
     else:
         data, zip_bytes = _json_body(), None
     if not isinstance(data.get("settings", {}), dict):
         abort(400, "settings must be a JSON object")
+    if not isinstance(data.get("keep_unusable", False), bool):
+        abort(400, "keep_unusable must be true or false")
     db = database.session()
     try:
         study = create_from_source(db, str(data.get("name", "")), data.get("settings") or {},
                                    bundle=data.get("bundle"), zip_bytes=zip_bytes, folder=data.get("folder"),
                                    csv=data.get("csv"), faces_dir=current_app.config.get("FACES_DIR"),
-                                   where=_string_map(data.get("where")))
+                                   where=_string_map(data.get("where")),
+                                   keep_unusable=data.get("keep_unusable", False))
         for number in _run_numbers(data.get("open_runs")):
             set_run_status(db, study, number, "open")
         db.commit()

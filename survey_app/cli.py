@@ -104,17 +104,24 @@ def study_group() -> None:
 @click.option("--where", "filters", multiple=True, metavar="COLUMN=VALUE", help="Keep only these CSV rows.")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="A study setting, e.g. runs=3.")
 @click.option("--open-run", "open_runs", type=int, multiple=True, help="Open these runs at once.")
+@click.option("--keep-unusable", is_flag=True, help="Keep the items screening finds no person could use "
+              "(near-constant images, grain); by default they are left out and the study records how many.")
 @survey_errors
-def study_create(url, name, bundle, folder, csv_path, faces_dir, filters, assignments, open_runs) -> None:
+def study_create(url, name, bundle, folder, csv_path, faces_dir, filters, assignments, open_runs,
+                 keep_unusable) -> None:
     settings = _pairs(assignments, "--set")
     with _session(url) as db:
         study = create_from_source(db, name, settings, bundle=bundle, folder=folder, csv=csv_path,
-                                   faces_dir=faces_dir, where=_pairs(filters, "--where"))
+                                   faces_dir=faces_dir, where=_pairs(filters, "--where"), keep_unusable=keep_unusable)
         for number in open_runs:
             set_run_status(db, study, number, "open")
         db.commit()
         info = summary(db, study)
-    click.echo(json.dumps({k: info[k] for k in ("id", "name", "link", "items", "gold_items")}))
+    screening = study.settings["screening"]
+    for row in screening["flagged"]:
+        click.echo(f"{'kept' if keep_unusable else 'left out'} {row['id']}: {row['detail']}", err=True)
+    click.echo(json.dumps({**{k: info[k] for k in ("id", "name", "link", "items", "gold_items")},
+                           "unusable": screening["unusable"], "left_out": screening["left_out"]}))
 
 
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:

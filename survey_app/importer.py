@@ -3,6 +3,10 @@
 The images are re-encoded into the database (which drops any text chunk a PNG might carry, a file name
 say), so the study keeps working after the bundle folder is gone and the pages can serve nothing but
 pixels under random tokens.
+
+Items no person could use (``mi_harness.screening``: near-constant images, grain) are left out by default; the
+study's settings record, under the key ``screening`` (which no settings form or API can edit), how many of each
+condition were left out and why, so the analysis can count them as failures of the attack.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attack.bundle import Bundle, BundleError, read_bundle
+from mi_harness.screening import CONDITION, screen_image, screening_record
 
 from .lineups import LineupError, Target, plan_lineups
 from .models import Image, Item, Lineup, LineupFace, Run, Study
@@ -75,8 +80,24 @@ def _png(bundle: Bundle, relative: str) -> bytes:
     return buffer.getvalue()
 
 
-def create_study(db: Session, bundle: Bundle, name: str, settings: StudySettings, source: str) -> Study:
-    """Store a study, its images, items, lineups and runs, or raise ImportProblem having stored nothing."""
+def screen_bundle(bundle: Bundle, keep_unusable: bool) -> tuple[list, dict]:
+    """The items a study shows (all, or the usable ones) and the screening record the study keeps."""
+    verdicts = [screen_image(bundle.load_image(it.image)) for it in bundle.items]
+    conditions = [{**{k: getattr(it, k) for k in CONDITION[:3]}, "blur": (it.params or {}).get("blur") or ""}
+                  for it in bundle.items]
+    record = screening_record(conditions, [it.id for it in bundle.items], verdicts, keep_unusable)
+    shown = [it for it, v in zip(bundle.items, verdicts) if keep_unusable or v.usable]
+    if bundle.items and not shown:
+        reasons = ", ".join(sorted({v.reason for v in verdicts}))
+        raise ImportProblem(f"all {len(verdicts)} items of the bundle are unusable ({reasons}); nothing to show "
+                            "people (keep them with --keep-unusable, or keep_unusable in the API)")
+    return shown, record
+
+
+def create_study(db: Session, bundle: Bundle, name: str, settings: StudySettings, source: str,
+                 keep_unusable: bool = False) -> Study:
+    """Store a study, its images, items, lineups and runs, or raise ImportProblem having stored nothing.
+    Unusable items (screening) are left out unless ``keep_unusable``."""
     name = (name or "").strip()
     if not name or len(name) > 120:
         raise ImportProblem("a study needs a name of 1 to 120 characters")
@@ -94,8 +115,9 @@ def create_study(db: Session, bundle: Bundle, name: str, settings: StudySettings
     if not gallery:
         raise ImportProblem("the bundle has no gallery: lineups need real photos of the subjects")
 
+    shown, screening = screen_bundle(bundle, keep_unusable)
     targets = [Target(it.id, it.subject, (it.model, it.attack, it.countermeasure), _excluded_photos(it))
-               for it in bundle.items]
+               for it in shown]
     gold_probes = _gold_probes(gallery, settings)
     try:
         plans = plan_lineups(targets, gallery, settings.target_share, settings.seed)
@@ -107,7 +129,8 @@ def create_study(db: Session, bundle: Bundle, name: str, settings: StudySettings
 
     study = Study(name=name, slug=secrets.token_urlsafe(9), source=source,
                   settings={**settings.as_dict(),
-                            "skilled_definition": settings.skilled_definition(bool(gold_probes))})
+                            "skilled_definition": settings.skilled_definition(bool(gold_probes)),
+                            "screening": screening})
     db.add(study)
     db.flush()
     images: dict[str, Image] = {}
@@ -134,7 +157,7 @@ def create_study(db: Session, bundle: Bundle, name: str, settings: StudySettings
             db.add(LineupFace(lineup_id=lineup.id, position=position, subject=subject_,
                               image_id=stored(gallery_file[(subject_, photo)]).id, token=token()))
 
-    for it in sorted(bundle.items, key=lambda it: it.id):
+    for it in sorted(shown, key=lambda it: it.id):
         add(it.id, it.subject, it.model, it.attack, it.countermeasure, it.image, it.aux_image,
             {**(it.params or {}), **{k: getattr(it, k) for k in ("confidence", "iterations", "queries", "seconds")}},
             plans[it.id])
@@ -193,9 +216,10 @@ def unpack_zip(upload: bytes, workdir: Path) -> Path:
 
 def create_from_source(db: Session, name: str, settings: dict, *, bundle: str | None = None,
                        zip_bytes: bytes | None = None, folder: str | None = None, csv: str | None = None,
-                       faces_dir: str | None = None, where: dict[str, str] | None = None) -> Study:
+                       faces_dir: str | None = None, where: dict[str, str] | None = None,
+                       keep_unusable: bool = False) -> Study:
     """A study from exactly one source: a bundle folder, a zipped bundle, or a folder of images plus a CSV
-    (``where`` keeps the CSV's rows whose columns have these values)."""
+    (``where`` keeps the CSV's rows whose columns have these values); ``keep_unusable`` as in create_study."""
     for label, value in (("bundle", bundle), ("folder", folder), ("csv", csv)):
         if value is not None and not isinstance(value, str):
             raise ImportProblem(f"{label} must be a path (a string), got {value!r}")
@@ -213,4 +237,4 @@ def create_from_source(db: Session, name: str, settings: dict, *, bundle: str | 
                 raise ImportProblem("a folder of images needs its CSV (file, subject[, model, attack, countermeasure])")
             loaded = bundle_from_folder(folder, csv, faces_dir, work, where)
             source = f"folder {folder} with {csv}" + "".join(f", {k}={v}" for k, v in (where or {}).items())
-        return create_study(db, loaded, name, parsed, source)
+        return create_study(db, loaded, name, parsed, source, keep_unusable)

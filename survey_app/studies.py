@@ -64,13 +64,18 @@ def set_run_status(db: Session, study: Study, number: int, status: str) -> Run:
     return run
 
 
+RECORDED_AT_CREATION = ("screening",)
+"""Keys of a study's settings that record how it was made (importer.py); no settings change touches them."""
+
+
 def configure(db: Session, study: Study, changes: dict) -> StudySettings:
     try:
         settings = StudySettings.from_mapping(changes, base=settings_of(study), creating=False)
     except SettingsError as exc:
         raise StudyActionError(str(exc)) from None
     has_gold = db.scalar(select(func.count()).select_from(Item).where(Item.study_id == study.id, Item.is_gold)) > 0
-    study.settings = {**settings.as_dict(), "skilled_definition": settings.skilled_definition(has_gold)}
+    kept = {key: study.settings[key] for key in RECORDED_AT_CREATION if key in study.settings}
+    study.settings = {**settings.as_dict(), "skilled_definition": settings.skilled_definition(has_gold), **kept}
     return settings
 
 
