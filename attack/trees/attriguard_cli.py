@@ -105,7 +105,7 @@ def attriguard(survey, sensitive, betas, policy, target, draws, search_budget, d
                    f"defender's classifier say the value (none exists under the policy, or the search budget of "
                    f"{search_budget} candidates ran out first; they get no probability)" if facts["unreachable"]
                    else "every value was reachable for every protected person")
-    (out / "note.txt").write_text(
+    (out / ".note.txt.tmp").write_text(
         f"{answers.note}. AttriGuard (Jia and Gong, USENIX Security 2018) protecting {answers.sensitive!r} "
         f"({', '.join(answers.sensitive_values)}): the defender's classifier is a logistic regression on one-hot "
         f"answers trained on {facts['defender_rows']} people who disclose the answer; the attacker's logistic "
@@ -120,6 +120,7 @@ def attriguard(survey, sensitive, betas, policy, target, draws, search_budget, d
         f"attacker's balanced accuracy is {undefended:.3f} ({1 / len(answers.sensitive_values):.2f}, a guess, is no "
         f"information): these survey "
         f"answers say little about {answers.sensitive!r}, so read the curves as how much of that little is left.")
+    os.replace(out / ".note.txt.tmp", out / "note.txt")
     click.echo(table[SHOWN].round(3).to_string(index=False))
     defender = table[(table["attacker"] == DEFENDER) & (table["defence"] == "attriguard")]
     click.echo(f"defender's classifier under AttriGuard: balanced accuracy {defender['balanced_accuracy'].iloc[0]:.3f}"
