@@ -27,7 +27,9 @@ from typing import Callable, Protocol
 import torch
 from tqdm import tqdm
 
+from .faces import HEIGHT, WIDTH
 from .gradient_estimators import FiniteDifferences, NESEstimator
+from .image_prior import ImagePrior
 from .prediction_api import PredictionAPI
 
 STOP_RULES = ("confidence", "cost", "none")
@@ -51,6 +53,7 @@ class MIFaceConfig:
     query_budget: int | None = None
     step: str = "plain"
     start_value: float = 0.0
+    tv_weight: float = 0.0  # an image prior in AUXTERM: weight of the image's total variation, 0 = none (paper)
 
     def __post_init__(self) -> None:
         problems = []
@@ -70,6 +73,8 @@ class MIFaceConfig:
             problems.append(f"process_every must be 0 (never) or more, got {self.process_every}")
         if not 0.0 <= self.start_value <= 1.0:
             problems.append(f"start_value must be a pixel value in [0, 1], got {self.start_value}")
+        if not self.tv_weight >= 0:
+            problems.append(f"tv_weight must be 0 (no prior) or positive, got {self.tv_weight}")
         if self.query_budget is not None and self.query_budget < 1:
             problems.append(f"query_budget must be positive, got {self.query_budget}")
         if problems:
@@ -95,9 +100,16 @@ class Inversion:
 class MIFace:
     def __init__(self, api: PredictionAPI, config: MIFaceConfig | None = None,
                  process: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 estimator: FiniteDifferences | NESEstimator | None = None, show_progress: bool = True) -> None:
+                 estimator: FiniteDifferences | NESEstimator | None = None, show_progress: bool = True,
+                 image_shape: tuple[int, int] = (HEIGHT, WIDTH)) -> None:
         self.api = api
         self.config = config or MIFaceConfig()
+        self.prior = None
+        if self.config.tv_weight:
+            if image_shape[0] * image_shape[1] != api.pixels:
+                raise ValueError(f"an image prior needs the image's shape: {image_shape[0]}x{image_shape[1]} is "
+                                 f"not the model's {api.pixels} pixels")
+            self.prior = ImagePrior(self.config.tv_weight, api.decode, *image_shape)
         self.process = process
         self.estimator = estimator
         if estimator is None and self.config.query_budget is not None:
@@ -118,6 +130,7 @@ class MIFace:
         """
         cfg, api = self.config, self.api
         device = api.device
+        aux = self._with_prior(aux)
         labels = torch.as_tensor(labels, dtype=torch.long, device=device)
         n = len(labels)
         if start is None:
@@ -214,6 +227,13 @@ class MIFace:
         return [Inversion(int(labels[r]), images[r].cpu(), float(best_cost[r]), float(best_conf[r]),
                           float(true_conf[r]), iterations[r], queries[r], seconds[r], stopped_by[r], histories[r])
                 for r in range(n)]
+
+    def _with_prior(self, aux: AuxTerm | None) -> AuxTerm | None:
+        """The caller's side information (deblurring's blur consistency) plus the configured image prior."""
+        if self.prior is None or aux is None:
+            return aux or self.prior
+        prior = self.prior
+        return lambda code, rows: aux(code, rows) + prior(code, rows)
 
     def _measure(self, x: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor,
                  aux: AuxTerm | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:

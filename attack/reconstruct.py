@@ -34,10 +34,17 @@ ACCESS = ("whitebox", "blackbox")
 # - deblurring starts from the blurred photo, which is already confidently classified: only alpha and beta stop.
 MODEL_DEFAULTS = {"softmax": {}, "mlp": {}, "dae": {"start_value": 0.5, "lam": 10.0, "process_every": 0}}
 DEBLUR_DEFAULTS = {"alpha": 300, "stop_rule": "none"}
+# Named MI-Face settings, applied over the model's defaults; explicit settings win over them. "paper" is
+# Algorithm 1 as published (the default). "faces" departs from it to give reconstructions a person can
+# recognise (BENCHMARKS.md, "MLP reconstructions: why they were not faces"): the normalized step, which leaves
+# x_0 where the model is confidently wrong, and a total-variation prior in AUXTERM, which keeps the grain out.
+PRESETS = {"paper": {}, "faces": {"step": "normalized", "lam": 0.01, "tv_weight": 0.1}}
 
 
-def mi_face_config(architecture: str, deblurring: bool, overrides: dict) -> MIFaceConfig:
-    settings = {**MODEL_DEFAULTS.get(architecture, {}), **(DEBLUR_DEFAULTS if deblurring else {})}
+def mi_face_config(architecture: str, deblurring: bool, overrides: dict, preset: str = "paper") -> MIFaceConfig:
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    settings = {**MODEL_DEFAULTS.get(architecture, {}), **(DEBLUR_DEFAULTS if deblurring else {}), **PRESETS[preset]}
     settings.update({k: v for k, v in overrides.items() if v is not None})
     return MIFaceConfig(**settings)
 
@@ -49,13 +56,14 @@ class AttackRequest:
     access: str = "whitebox"
     countermeasure: str = "none"
     blur: str | None = None
-    mi_face: dict = field(default_factory=dict)  # MIFaceConfig fields that override the defaults
+    mi_face: dict = field(default_factory=dict)  # MIFaceConfig fields that override the defaults and preset
     estimator: str = "nes"
     estimator_params: dict = field(default_factory=dict)
     deblur_mu: float = 1.0
     device: str = "cpu"
     seed: int = 0
     show_progress: bool = True
+    preset: str = "paper"  # a PRESETS name
     door: str = "image"  # black-box queries: images (a real service) or "latent", the DAE's code-space oracle
 
     def __post_init__(self) -> None:
@@ -64,6 +72,8 @@ class AttackRequest:
         bad = [label for label in self.labels if not 0 <= label < 40]
         if bad or not self.labels:
             raise ValueError(f"labels must be subjects 1..40, got {[b + 1 for b in bad] or 'none'}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         parse_countermeasure(self.countermeasure)  # a bad spec is refused before any checkpoint is read
 
 
@@ -76,10 +86,13 @@ class AttackOutput:
     config: MIFaceConfig
 
 
-def attack_name(request: AttackRequest) -> str:
+def attack_name(request: AttackRequest, config: MIFaceConfig) -> str:
+    """The bundle's attack field; an image prior changes what people are shown, so it is a distinct attack."""
     if request.blur:
-        return "deblur"
-    return "mi-face" if request.access == "whitebox" else "mi-face-blackbox"
+        name = "deblur"
+    else:
+        name = "mi-face" if request.access == "whitebox" else "mi-face-blackbox"
+    return name + ("+tv" if config.tv_weight else "")
 
 
 def blurred_inputs(faces: Faces, split: Split, labels: list[int], blur) -> tuple[torch.Tensor, list[int]]:
@@ -100,7 +113,7 @@ def run_attack(request: AttackRequest, faces: Faces | None = None, keep_history:
     if request.access == "blackbox":
         estimator = build_estimator(request.estimator, **request.estimator_params,
                                     **({"seed": request.seed} if request.estimator == "nes" else {}))
-    config = mi_face_config(model.name, bool(request.blur), request.mi_face)
+    config = mi_face_config(model.name, bool(request.blur), request.mi_face, request.preset)
     process = ProcessDAE(api.encode, api.decode) if model.name == "dae" and config.process_every else None
     attack = MIFace(api, config, process=process, estimator=estimator, show_progress=request.show_progress)
 
@@ -114,8 +127,8 @@ def run_attack(request: AttackRequest, faces: Faces | None = None, keep_history:
         aux = BlurConsistency(blur, start.to(request.device), api.decode, request.deblur_mu)
     inversions = attack.invert(request.labels, start=start, aux=aux, keep_history=keep_history)
 
-    name = attack_name(request)
-    settings = attack.settings()
+    name = attack_name(request, config)
+    settings = {**attack.settings(), "preset": request.preset}
     items, images = [], {}
     for k, inv in enumerate(inversions):
         subject = subject_name(inv.label)

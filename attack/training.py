@@ -32,6 +32,19 @@ class TrainConfig:
     pretrain_epochs: int = 200
     corruption: float = 0.3
     seed: int = 0
+    # L2 penalty on the classifier's weight matrices (not biases), as torch's SGD weight_decay: d/dW of
+    # (weight_decay / 2) |W|^2. The Theano tutorial MLP the paper built on used L2_reg = 1e-4 on |W|^2, i.e. 2e-4.
+    weight_decay: float = 0.0
+    # Multiplies the initial weights of the layer that reads the pixels. SGD changes that layer only within the
+    # span of the training images, so the rest of its initial weights stays as drawn: the attack's gradient sees
+    # it as grain (BENCHMARKS.md, "MLP reconstructions"). 1 = the models' own initialisation.
+    input_init_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight decay must be 0 or more, got {self.weight_decay}")
+        if not self.input_init_scale >= 0:
+            raise ValueError(f"the input layer's initial scale must be 0 or more, got {self.input_init_scale}")
 
     @classmethod
     def for_architecture(cls, architecture: str, **overrides) -> "TrainConfig":
@@ -70,13 +83,16 @@ def sgd_until_plateau(
     min_delta: float,
     generator: torch.Generator,
     desc: str,
+    weight_decay: float = 0.0,
 ) -> tuple[int, str, float]:
     """Minibatch SGD over ``n`` examples; returns (epochs run, why it stopped, best performance).
 
     ``batch_loss`` returns the minibatch loss and how many it classified correctly (None when there are
-    no labels, and then the loss is the performance).
+    no labels, and then the loss is the performance). ``weight_decay`` applies to weight matrices only.
     """
-    opt = torch.optim.SGD(params, lr=lr)
+    groups = [{"params": [p for p in params if p.dim() > 1], "weight_decay": weight_decay},
+              {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
+    opt = torch.optim.SGD([g for g in groups if g["params"]], lr=lr)
     best, since_best, epoch = -float("inf"), 0, 0
     bar = tqdm(range(1, max_epochs + 1), desc=desc, unit="epoch", leave=False)
     for epoch in bar:
@@ -126,11 +142,19 @@ def pretrain_dae(model: StackedDAE, x: torch.Tensor, cfg: TrainConfig, generator
     return epochs
 
 
+def input_layer(model: FaceModel) -> torch.nn.Linear:
+    """The linear layer that reads the pixels (the first one registered, in every architecture)."""
+    return next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
+
+
 def train_model(architecture: str, faces: Faces, split: Split, cfg: TrainConfig, device: str = "cpu",
                 **model_config) -> tuple[FaceModel, TrainResult]:
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     model = build_model(architecture, **model_config).to(device)
+    if cfg.input_init_scale != 1.0:
+        with torch.no_grad():
+            input_layer(model).weight.mul_(cfg.input_init_scale)
     train_idx, val_idx = split.indices(faces, "train"), split.indices(faces, "validation")
     x = torch.from_numpy(faces.flat(train_idx)).to(device)
     y = torch.from_numpy(faces.labels[train_idx]).to(device)
@@ -147,7 +171,7 @@ def train_model(architecture: str, faces: Faces, split: Split, cfg: TrainConfig,
 
     epochs, stopped_by, _ = sgd_until_plateau(list(model.parameters()), classification_loss, len(x), cfg.lr,
                                               cfg.batch_size, cfg.patience, cfg.max_epochs, cfg.min_delta,
-                                              generator, desc=f"train {architecture}")
+                                              generator, desc=f"train {architecture}", weight_decay=cfg.weight_decay)
     seconds = time.perf_counter() - started
     model.eval()
     with torch.no_grad():
