@@ -17,6 +17,9 @@ Stopping, checked after every step:
 ``step="plain"`` is the paper's x - lambda * grad c. Where the model is confidently wrong at x_0 (our MLP gives
 some labels 1e-7) that gradient vanishes and the search never leaves x_0; ``step="normalized"`` divides the
 gradient by its root mean square, so every step moves a pixel by lambda on average whatever f is.
+``confidence_term="log"`` replaces the paper's 1 - f~ by -log f~ (the cross-entropy), whose gradient does not
+vanish where f~ is tiny: an image prior in AUXTERM is then weighed against the model's evidence rather than
+against a gradient of 1e-7, which would leave the prior alone to flatten the image back to x_0.
 """
 from __future__ import annotations
 
@@ -34,6 +37,8 @@ from .prediction_api import PredictionAPI
 
 STOP_RULES = ("confidence", "cost", "none")
 STEPS = ("plain", "normalized")
+CONFIDENCE_TERMS = ("linear", "log")
+LOG_FLOOR = 1e-30  # -log f~ of a confidence rounded to 0 is -log(1e-30) = 69, not infinity
 
 
 class AuxTerm(Protocol):
@@ -54,6 +59,7 @@ class MIFaceConfig:
     step: str = "plain"
     start_value: float = 0.0
     tv_weight: float = 0.0  # an image prior in AUXTERM: weight of the image's total variation, 0 = none (paper)
+    confidence_term: str = "linear"  # linear: c = 1 - f~ + AUXTERM (paper); log: c = -log f~ + AUXTERM
 
     def __post_init__(self) -> None:
         problems = []
@@ -75,6 +81,12 @@ class MIFaceConfig:
             problems.append(f"start_value must be a pixel value in [0, 1], got {self.start_value}")
         if not self.tv_weight >= 0:
             problems.append(f"tv_weight must be 0 (no prior) or positive, got {self.tv_weight}")
+        if self.confidence_term not in CONFIDENCE_TERMS:
+            problems.append(f"confidence_term must be one of {', '.join(CONFIDENCE_TERMS)}, "
+                            f"got {self.confidence_term!r}")
+        elif self.confidence_term == "log" and self.stop_rule == "cost":
+            problems.append("stop_rule cost compares 1 - f~ with gamma: with confidence_term log use the "
+                            "confidence or none stop rule")
         if self.query_budget is not None and self.query_budget < 1:
             problems.append(f"query_budget must be positive, got {self.query_budget}")
         if problems:
@@ -243,11 +255,14 @@ class MIFace:
         grad = None
         if self.estimator is None:
             probs, grad_f = api.confidences_and_gradient(x, labels)
-            grad = -grad_f
+            if self.config.confidence_term == "log":  # grad(-log f) = -grad f / f, f the unprotected confidence
+                grad = -grad_f / self._unprotected(x, labels, probs).clamp_min(LOG_FLOOR)[:, None]
+            else:
+                grad = -grad_f
         else:  # through the API's door: an image decode(x) unless the latent-space oracle is configured
             probs = api.query(x)
         reported = probs.gather(1, labels[:, None])[:, 0]
-        cost = 1.0 - reported
+        cost = self._confidence_cost(reported)
         if aux is not None:
             code = x.detach().requires_grad_(True)
             with torch.enable_grad():
@@ -257,6 +272,18 @@ class MIFace:
             grad = aux_grad if grad is None else grad + aux_grad
         return reported, cost, grad
 
+    def _confidence_cost(self, reported: torch.Tensor) -> torch.Tensor:
+        if self.config.confidence_term == "log":
+            return -torch.log(reported.clamp_min(LOG_FLOOR))
+        return 1.0 - reported
+
+    def _unprotected(self, x: torch.Tensor, labels: torch.Tensor, reported_probs: torch.Tensor) -> torch.Tensor:
+        """The model's own confidence, which a white-box attacker holds; the reported one when nothing alters it."""
+        if str(self.api.countermeasure) == "none":
+            return reported_probs.gather(1, labels[:, None])[:, 0]
+        with torch.no_grad():
+            return torch.softmax(self.api.model.classify(x), dim=1).gather(1, labels[:, None])[:, 0]
+
     def _complete_gradient(self, x: torch.Tensor, labels: torch.Tensor, reported: torch.Tensor,
                            grad: torch.Tensor | None) -> torch.Tensor:
         if self.estimator is None:
@@ -264,9 +291,9 @@ class MIFace:
         api = self.api
 
         def query_cost(points: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
-            return 1.0 - api.query(points).gather(1, labels[owner][:, None])[:, 0]
+            return self._confidence_cost(api.query(points).gather(1, labels[owner][:, None])[:, 0])
 
-        estimate = self.estimator.estimate(query_cost, x, 1.0 - reported)
+        estimate = self.estimator.estimate(query_cost, x, self._confidence_cost(reported))
         return estimate if grad is None else grad + estimate
 
     def settings(self) -> dict:

@@ -85,7 +85,9 @@ def train_variant(faces, name: str, path: Path) -> None:
 
 
 class Study:
-    def __init__(self, models_dir: Path, study_dir: Path, only: list[str] | None) -> None:
+    def __init__(self, models_dir: Path, study_dir: Path, only: list[str] | None,
+                 labels: list[int] | None = None) -> None:
+        self.labels = labels or list(range(40))
         self.faces = load_faces()
         self.recogniser = Recogniser(self.faces)
         self.models_dir, self.study_dir = models_dir, study_dir
@@ -144,13 +146,13 @@ class Study:
         api = PredictionAPI(model)
         config = mi_face_config(arch, False, dict(overrides))
         attack = MIFace(api, config, show_progress=True)
-        labels = list(range(40))
+        labels = self.labels
         started = time.perf_counter()
         results = attack.invert(labels)
         seconds = time.perf_counter() - started
         images = np.stack([r.image.reshape(HEIGHT, WIDTH).numpy() for r in results])
         shown = np.stack([to_png_pixels(im, stretch=True) for im in images]).astype(np.float64) / 255.0
-        spans = images.reshape(40, -1).max(1) - images.reshape(40, -1).min(1)
+        spans = np.ptp(images.reshape(len(labels), -1), axis=1)
         ranks = self.recogniser.subject_ranks(images, np.array(labels))["pixel"]
         split = Split.from_json(meta["split"])
         val = split.indices(self.faces, "validation")
@@ -167,7 +169,7 @@ class Study:
                "mean_tv": float(np.mean(np.abs(np.diff(shown, axis=2))).round(4))}
         row.update(self.deep_scores(shown, labels))
         self.rows.append(row)
-        self.figure[name] = shown[FIGURE_LABELS]
+        self.figure[name] = shown[[labels.index(label) for label in FIGURE_LABELS]]
         print(json.dumps(row), flush=True)
 
     def deep_scores(self, shown: np.ndarray, labels: list[int]) -> dict:

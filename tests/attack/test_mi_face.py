@@ -145,7 +145,11 @@ def test_rounding_starves_finite_differences():
 @pytest.mark.parametrize("kwargs,message", [({"alpha": 0}, "alpha"), ({"gamma": 1.5}, "gamma"),
                                             ({"lam": -1}, "lambda"), ({"stop_rule": "x"}, "stop_rule"),
                                             ({"process_every": -1}, "process_every"),
-                                            ({"start_value": 2.0}, "start_value"), ({"step": "big"}, "step")])
+                                            ({"start_value": 2.0}, "start_value"), ({"step": "big"}, "step"),
+                                            ({"confidence_term": "sqrt"}, "confidence_term must be one of linear, log"),
+                                            ({"confidence_term": "log", "stop_rule": "cost"},
+                                             "with confidence_term log use the confidence or none stop rule"),
+                                            ({"tv_weight": -1.0}, "tv_weight")])
 def test_invalid_settings_are_refused_in_one_place(kwargs, message):
     with pytest.raises(ValueError, match=message):
         MIFaceConfig(**kwargs)
@@ -154,3 +158,47 @@ def test_invalid_settings_are_refused_in_one_place(kwargs, message):
 def test_a_query_budget_needs_a_black_box_estimator():
     with pytest.raises(ValueError, match="black-box"):
         MIFace(tiny_api(), MIFaceConfig(query_budget=10))
+
+
+def test_log_term_matches_the_hand_computed_descent():
+    """c = -log f with f = sigmoid(v.x): grad c = -(1 - f) v, so x <- x + lam (1 - f) v until f >= gamma."""
+    x, lam = np.zeros(3), 0.1
+    for i in range(1, 5001):
+        x = x + lam * (1 - 1 / (1 + math.exp(-V @ x))) * V
+        if 1 / (1 + math.exp(-V @ x)) >= 0.9:
+            break
+    config = MIFaceConfig(gamma=0.9, lam=lam, confidence_term="log")
+    result, twin = MIFace(tiny_api(), config, show_progress=False).invert([0, 0], keep_history=True)  # a batch
+    np.testing.assert_allclose(twin.image.numpy(), result.image.numpy())
+    assert (result.stopped_by, result.iterations) == ("target", i)
+    np.testing.assert_allclose(result.image.numpy(), x, rtol=1e-4)
+    assert result.history[0] == pytest.approx(math.log(2))  # -log f(x_0) = -log 0.5
+
+
+def test_log_term_leaves_a_start_where_the_model_is_confidently_wrong():
+    """f(x_0) = 1e-7: the paper's 1 - f has a gradient of 1e-7 there and the plain step never moves."""
+    bias = -math.log(1e7)  # logit 0 vs 16.1 at x_0 = 0 (the constant pixel 1 carries the bias)
+    api = lambda: PredictionAPI(TinyLinear([[1.0, 0.5, 0.0], [0.0, 0.0, -bias]]))  # noqa: E731
+    start = torch.tensor([[0.0, 0.0, 1.0]])
+    stuck = MIFace(api(), MIFaceConfig(alpha=300, lam=0.1), show_progress=False).invert([0], start=start)[0]
+    moved = MIFace(api(), MIFaceConfig(alpha=300, lam=0.1, confidence_term="log"),
+                   show_progress=False).invert([0], start=start)[0]
+    assert stuck.stopped_by != "target" and stuck.reported_confidence < 1e-6
+    assert moved.stopped_by == "target" and moved.reported_confidence >= 0.99
+
+
+def test_log_term_reads_the_unprotected_confidence_in_the_white_box_gradient():
+    """Rounding to 0.5 reports f~ = 0 at f = 0.2; the white-box attacker still divides by the model's own f,
+    so its step is the unrounded one (dividing by the floor would throw x to 1e29)."""
+    start = torch.tensor([[-1.0, 2.0, 0.0]])  # v.x = -2.5: f = 0.076
+    config = MIFaceConfig(alpha=1, lam=0.1, confidence_term="log", stop_rule="none")
+    steps = {}
+    for name, countermeasure in (("rounded", Rounding(0.5)), ("plain", None)):
+        def record(x, name=name):  # PROCESS sees x_1 right after the step
+            steps[name] = x.clone()
+            return x
+
+        MIFace(tiny_api(countermeasure), config, process=record, show_progress=False).invert([0], start=start)
+    f = 1 / (1 + math.exp(2.5))
+    np.testing.assert_allclose(steps["rounded"].numpy()[0], start.numpy()[0] + 0.1 * (1 - f) * V, rtol=1e-5)
+    np.testing.assert_allclose(steps["rounded"].numpy(), steps["plain"].numpy(), rtol=1e-6)
