@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from .load import AnswersError, from_database, from_export, reconstruction_gallery, study_settings
-from .machine import read_machine_scores
+from .load import AnswersError, from_database, from_export, reconstruction_gallery, study_lineups, study_settings
+from .machine import deep_lineup_answers, read_machine_scores
 from .report import write_report
 from .trees import read_tree_results
 
@@ -18,15 +18,18 @@ from .trees import read_tree_results
               help="The machine evaluator's scores of the same bundle (`mi-harness evaluate BUNDLE --csv FILE`).")
 @click.option("--trees", "tree_folders", multiple=True, type=click.Path(file_okay=False),
               help="Add the results of `mi-harness trees` / `warfarin` written to this folder (repeatable).")
+@click.option("--deep-judge/--no-deep-judge", default=True, show_default=True,
+              help="With --database: the deep face recogniser answers the study's own lineups, beside the people "
+                   "(dlib, about 0.1 s per image; lineup photos are cached).")
 @click.option("--method", type=click.Choice(["wilson", "beta"]), default="wilson", show_default=True,
               help="Interval: Wilson score, or beta = Clopper-Pearson.")
 @click.option("--alpha", type=float, default=0.05, show_default=True)
 def analyze(study: str, url: str | None, export: str | None, out_dir: str, machine: str | None,
-            tree_folders: tuple[str, ...], method: str, alpha: float) -> None:
+            tree_folders: tuple[str, ...], deep_judge: bool, method: str, alpha: float) -> None:
     """Identification accuracy of STUDY (its name) per model, attack and countermeasure: an HTML report and CSVs."""
     if bool(url) == bool(export):
         raise click.UsageError("give the survey's --database or an --export file (one of them)")
-    gallery = scores = None
+    gallery = scores = deep = None
     try:
         if machine:
             scores = read_machine_scores(machine)
@@ -40,12 +43,15 @@ def analyze(study: str, url: str | None, export: str | None, out_dir: str, machi
         else:
             frame, settings = from_database(url, study), study_settings(url, study)
             gallery = reconstruction_gallery(url, study)
+            if deep_judge:
+                lineups, images = study_lineups(url, study)
+                deep = deep_lineup_answers(lineups, images, bool(settings.get("allow_absent", True)))
     except AnswersError as exc:
         raise click.ClickException(str(exc)) from exc
     if frame.empty:
         raise click.ClickException(f"study {study!r} has no answers yet: nothing to analyse")
     report = write_report(frame, out_dir, f"Lineup study {study!r}", settings, method, alpha, gallery, scores,
-                          trees)
+                          trees, deep)
     click.echo(f"report: {report}")
 
 

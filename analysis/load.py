@@ -157,3 +157,43 @@ def reconstruction_gallery(url: str, study: str) -> pd.DataFrame:
             return pd.DataFrame(connection.execute(GALLERY_SQL, {"study": study}).mappings().all())
     finally:
         engine.dispose()
+
+
+LINEUPS_SQL = text("""
+SELECT l.id AS lineup, i.external_id AS item, i.subject, i.model, i.attack, i.countermeasure, i.params,
+       l.target_present, l.target_position, i.image_id AS probe_image
+FROM lineup l JOIN item i ON i.id = l.item_id JOIN study s ON s.id = i.study_id
+WHERE s.name = :study AND NOT i.is_gold
+ORDER BY l.id
+""")
+LINEUP_FACES_SQL = text("""
+SELECT f.lineup_id AS lineup, f.position, f.subject, f.image_id AS image
+FROM lineup_face f JOIN lineup l ON l.id = f.lineup_id JOIN study s ON s.id = l.study_id
+WHERE s.name = :study
+ORDER BY f.lineup_id, f.position
+""")
+STUDY_IMAGES_SQL = text("""
+SELECT img.id, img.png FROM image img JOIN study s ON s.id = img.study_id WHERE s.name = :study
+""")
+
+
+def study_lineups(url: str, study: str) -> tuple[pd.DataFrame, dict[int, bytes]]:
+    """The study's reconstruction lineups as it serves them: one row per lineup (its item's group, whether and
+    where the target is, 0-based, and ``faces``, the image ids left to right), and the PNG of each image id."""
+    engine = read_only_engine(url)
+    try:
+        with engine.connect() as connection:
+            lineups = pd.DataFrame(connection.execute(LINEUPS_SQL, {"study": study}).mappings().all())
+            faces = pd.DataFrame(connection.execute(LINEUP_FACES_SQL, {"study": study}).mappings().all())
+            images = {int(row.id): bytes(row.png) for row in connection.execute(STUDY_IMAGES_SQL, {"study": study})}
+    finally:
+        engine.dispose()
+    if lineups.empty:
+        return pd.DataFrame(columns=["lineup", "item", "subject", "model", "attack", "countermeasure", "blur",
+                                     "target_present", "target_position", "probe_image", "faces"]), images
+    params = lineups.pop("params").map(lambda p: p if isinstance(p, dict) else json.loads(p or "{}"))
+    lineups["blur"] = params.map(lambda p: p.get("blur") or "")
+    lineups["target_present"] = lineups["target_present"].astype(bool)
+    order = faces.groupby("lineup")["image"].apply(list)
+    lineups["faces"] = lineups["lineup"].map(order)
+    return lineups, images

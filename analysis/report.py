@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from mi_harness.judges import JUDGE_MEANINGS
+
 from . import plots
-from .machine import side_by_side
+from .machine import deep_lineup_accuracy, screening_table, side_by_side
 from .metrics import accuracy_table, compare_countermeasures, kappa_across_runs
 from .trees import EXPLANATIONS, SHOWN, figures_of
 
@@ -33,17 +35,25 @@ def build_tables(frame: pd.DataFrame, method: str, alpha: float) -> dict[str, pd
 def write_report(frame: pd.DataFrame, out_dir: str | Path, title: str, settings: dict | None = None,
                  method: str = "wilson", alpha: float = 0.05, gallery: pd.DataFrame | None = None,
                  machine: pd.DataFrame | None = None,
-                 trees: dict[str, dict[str, pd.DataFrame]] | None = None) -> Path:
+                 trees: dict[str, dict[str, pd.DataFrame]] | None = None,
+                 deep_lineups: pd.DataFrame | None = None) -> Path:
     """``gallery`` (from the database, see ``load.reconstruction_gallery``) adds the photo-beside-reconstruction
     figure; an export has no images. ``machine`` (``machine.read_machine_scores``) adds the machine evaluator's
     scores beside the people's; ``trees`` (folder -> its tables, ``trees.read_tree_results``) adds the
-    attribute-inference section."""
+    attribute-inference section; ``deep_lineups`` (``machine.deep_lineup_answers``) the deep face judge's answers
+    on the study's own lineups, beside the people's."""
     out = Path(out_dir)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     reconstructions = frame[~frame["gold"]]
     tables = build_tables(frame, method, alpha)
-    if machine is not None:
-        tables["people_and_machine"] = side_by_side(tables["accuracy_all"], tables["accuracy_skilled"], machine)
+    if deep_lineups is not None:
+        tables["deep_lineup_answers"] = deep_lineups
+    if machine is not None or deep_lineups is not None:
+        tables["people_and_machine"] = side_by_side(
+            tables["accuracy_all"], tables["accuracy_skilled"], machine,
+            deep_lineup_accuracy(deep_lineups) if deep_lineups is not None else None)
+    if (settings or {}).get("screening"):
+        tables["screening"] = screening_table(settings)
     for name, table in tables.items():
         table.to_csv(out / "tables" / f"{name}.csv", index=False)
     kappa = {who: kappa_across_runs(frame[frame["skilled"]] if who == "skilled" else frame)
@@ -54,7 +64,7 @@ def write_report(frame: pd.DataFrame, out_dir: str | Path, title: str, settings:
         figures += plots.accuracy_per_model({"all": tables["accuracy_all_by_model_run"],
                                              "skilled": tables["accuracy_skilled_by_model_run"]}, out / "figures")
         figures += plots.accuracy_against_rounding(tables["accuracy_all"], out / "figures")
-        if machine is not None:
+        if machine is not None:  # the figure plots the evaluator's columns
             figures += plots.people_against_machine(tables["people_and_machine"], out / "figures")
     if gallery is not None:
         figures += plots.reconstruction_gallery(gallery, out / "figures")
@@ -89,6 +99,14 @@ def _html(title, frame, tables, kappa, figures, settings, method, alpha) -> str:
         if key in settings:
             parts.append(f"<li>{key}: {html.escape(str(settings[key]))}</li>")
     parts.append("</ul>")
+    if "screening" in tables:
+        record = settings["screening"]
+        verb = "kept (the study was created with --keep-unusable)" if record["kept_unusable"] else "left out"
+        parts.append(f"<h2>Unusable items</h2><p>Screening found {record['unusable']} of {record['items']} "
+                     f"reconstructions unusable for a person (near-constant, or grain with no face-scale "
+                     f"structure) and {verb} them; the machine tables count them as failures of the attack.</p>")
+        parts.append(_table(tables["screening"], ["model", "attack", "countermeasure", "blur", "items", "unusable",
+                                                  "left_out", "reasons"]))
     for path in figures:
         if path.suffix == ".png":
             data = base64.b64encode(path.read_bytes()).decode()
@@ -110,15 +128,20 @@ def _html(title, frame, tables, kappa, figures, settings, method, alpha) -> str:
                         f"{k['runs']} runs ({html.escape(k['note'])})" if k["kappa"] is not None
                         else html.escape(k["note"])) + "</p>")
     if "people_and_machine" in tables:
-        parts.append("<h2>People and the machine evaluator</h2><p>The machine evaluator (<code>mi-harness "
-                     "evaluate</code>) names one of all 40 subjects by nearest neighbour over the AT&amp;T photos, "
-                     "by pixel correlation and in an eigenface space; people pick one of five faces or none. "
-                     "Top-1 among 40 is the harder test, so the columns are comparable in direction, not in "
-                     "level.</p>")
+        parts.append("<h2>People and the machine judges</h2><ul>"
+                     + "".join(f"<li>{html.escape(m)}</li>" for m in JUDGE_MEANINGS.values()) + "</ul>"
+                     "<p><code>deep_lineup_accuracy</code> is the deep judge answering the study's own lineups (the "
+                     "same five faces, and \"absent\" when no face is within its same-person distance and the "
+                     "study allows it): directly comparable with the people's accuracy. The evaluator's columns "
+                     "(<code>mi-harness evaluate</code>) name one of all 40 subjects by nearest neighbour over the "
+                     "AT&amp;T photos: top-1 among 40 is the harder test, so they are comparable in direction, not in "
+                     "level. Unusable items count as failures there. Machine judges are not people.</p>")
         parts.append(_table(tables["people_and_machine"], ["model", "attack", "countermeasure", "blur", "answers",
                                                            "accuracy", "hit_rate", "skilled_accuracy",
-                                                           "skilled_hit_rate", "machine_items", "top1_pixel",
-                                                           "top1_eigen", "top5_eigen", "ssim"]))
+                                                           "skilled_hit_rate", "deep_lineups", "deep_lineup_accuracy",
+                                                           "deep_hit_rate", "machine_items", "unusable", "top1_deep",
+                                                           "deep_same_person", "top1_pixel", "top1_eigen",
+                                                           "top5_eigen", "ssim"]))
     style = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:auto;padding:1rem}"
              "table{border-collapse:collapse;font-size:.85rem}td,th{border-bottom:1px solid #ddd;padding:.2rem .5rem}"
              ".warning{background:#fff3cd;padding:.5rem}img{max-width:100%}")

@@ -21,18 +21,13 @@ from skimage.metrics import structural_similarity
 from sklearn.decomposition import PCA
 
 from mi_harness.deep_face import SAME_PERSON_DISTANCE, DeepFaceJudge, subject_distances, true_subject_ranks
+from mi_harness.judges import JUDGE_MEANINGS
 from mi_harness.screening import screen_image
 
 from .bundle import Bundle, Item
 from .faces import HEIGHT, N_SUBJECTS, WIDTH, Faces, subject_label, subject_name
 
 SPACES = ("pixel", "eigen")
-JUDGE_MEANINGS = {
-    "deep": "deep (dlib's face recogniser): a face recogniser would name them; the closest machine stand-in "
-            f"for a person (same person: descriptor distance under {SAME_PERSON_DISTANCE}).",
-    "pixel": "pixels (correlation): a signal is present, even one under noise that no person can see.",
-    "eigen": "eigenfaces: likewise a signal is present, in a face space; not what a person sees.",
-}
 
 
 def standardise(images: np.ndarray) -> np.ndarray:

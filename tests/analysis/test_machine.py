@@ -65,7 +65,14 @@ def test_the_report_puts_the_machine_beside_the_people(app, database, bundle_dir
                 for r in csv.DictReader(open(out / "tables" / "accuracy_all.csv"))}
     assert rows[("softmax", "none", "mi-face")]["accuracy"] == accuracy[("softmax", "none", "mi-face")]
     page = (out / "report.html").read_text()
-    assert "People and the machine evaluator" in page and (out / "figures" / "people_against_machine.svg").is_file()
+    assert "People and the machine judges" in page and "a face recogniser would name them" in page
+    assert (out / "figures" / "people_against_machine.svg").is_file()
+    # the deep judge answered the study's own 42 lineups; its per-group accuracy is the mean of its answers
+    answers = list(csv.DictReader(open(out / "tables" / "deep_lineup_answers.csv")))
+    assert len(answers) == 42 and {a["choice"] for a in answers} <= {"1", "2", "3", "4", "5", "absent"}
+    softmax = [a for a in answers if (a["model"], a["countermeasure"], a["attack"]) == ("softmax", "none", "mi-face")]
+    assert float(rows[("softmax", "none", "mi-face")]["deep_lineup_accuracy"]) == pytest.approx(
+        sum(a["correct"] == "True" for a in softmax) / len(softmax))
     bad = CliRunner().invoke(main, ["analyze", "both", "--database", database, "--out", str(out),
                                     "--machine", str(tmp_path / "nope.csv")])
     assert bad.exit_code == 1 and "no machine evaluation at" in bad.output
