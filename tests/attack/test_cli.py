@@ -43,18 +43,29 @@ def test_attack_then_evaluate(trained, faces_dir, tmp_path):
                  "--countermeasure", "round:0.01", "--access", "blackbox", "--alpha", "3", "--nes-samples", "4",
                  "--out", str(bundle), faces_dir=faces_dir)
     assert result.exit_code == 0, result.output
-    assert run("bundle", "check", str(bundle)).stdout.endswith("valid, 5 items, 400 gallery photos\n")
-    out_json, out_csv = tmp_path / "e.json", tmp_path / "e.csv"
-    result = run("evaluate", str(bundle), "--json", str(out_json), "--csv", str(out_csv), faces_dir=faces_dir)
+    checked = run("bundle", "check", str(bundle)).stdout.splitlines()
+    assert checked[0].endswith("valid, 5 items, 400 gallery photos")
+    flagged = [line.split()[0] for line in checked[2:]]
+    assert flagged in ([], ["softmax-mi-face-blackbox-round_0.01-s2"])  # the white-box faces are usable
+    out_json, out_csv, out_items = tmp_path / "e.json", tmp_path / "e.csv", tmp_path / "items.csv"
+    result = run("evaluate", str(bundle), "--json", str(out_json), "--csv", str(out_csv), "--items", str(out_items),
+                 faces_dir=faces_dir)
     assert result.exit_code == 0, result.output
     rows = json.loads(out_json.read_text())
     white = next(r for r in rows if r["attack"] == "mi-face")
-    assert (white["n"], white["top1_pixel"]) == (4, 1.0)
-    assert next(r for r in rows if r["attack"] == "mi-face-blackbox")["countermeasure"] == "round:0.01"
+    assert (white["n"], white["unusable"], white["top1_pixel"]) == (4, 0, 1.0)
+    assert 0 <= white["top1_deep"] <= white["top5_deep"] <= 1 and 0 < white["deep_distance"] < 2
+    black = next(r for r in rows if r["attack"] == "mi-face-blackbox")
+    assert black["countermeasure"] == "round:0.01" and black["unusable"] == len(flagged)
+    if flagged:  # an unusable item fails every judge
+        assert black["top1_pixel"] == black["top1_deep"] == black["top5_eigen"] == 0
     assert len(list(csv.DictReader(out_csv.open()))) == 2
+    items = list(csv.DictReader(out_items.open()))
+    assert len(items) == 5 and all(i["deep_nearest"].startswith("s") for i in items)
     table = result.stdout.splitlines()
-    assert table[0].split()[:5] == ["model", "attack", "countermeasure", "blur", "n"]
-    assert table[2].split()[:6] == ["softmax", "mi-face", "none", "-", "4", "100.0%"]
+    assert table[0].split()[:8] == ["model", "attack", "countermeasure", "blur", "n", "unus.", "top1", "deep"]
+    assert table[2].split()[:6] == ["softmax", "mi-face", "none", "-", "4", "0"]
+    assert "a face recogniser would name them" in result.stdout and "a signal is present" in result.stdout
 
 
 def test_convert_the_paper_reconstructions(paper_reconstructions, faces_dir, tmp_path):
