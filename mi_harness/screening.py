@@ -66,7 +66,7 @@ def screen_image(image: np.ndarray) -> Verdict:
     spread = float(high - low)
     std = float(values.std())
     blurred = gaussian_filter(values, BLUR_SIGMA * values.shape[1], mode="reflect")
-    structure = float(blurred.std() / std) if std > 0 else 0.0
+    structure = float(blurred.std() / std) if std > 1e-6 else 0.0  # float error on a constant is no contrast
     if spread < SPREAD_MIN:
         return Verdict(False, "constant", REASONS["constant"].format(spread=spread), spread, structure)
     if structure < STRUCTURE_MIN:
