@@ -1,34 +1,43 @@
 """The whole worker cycle against `mi-harness serve`: task page, its images, the answer (BENCHMARKS.md).
 
-    .venv/bin/python bench/bench_cycle.py --repeats 3                 # saturation: page, cycle, /hello
+    .venv/bin/python bench/bench_cycle.py --repeats 3                 # saturation: /hello, page views, cycles
     .venv/bin/python bench/bench_cycle.py --repeats 1 --think 2,6     # how many thinking workers one server holds
 
-Each repeat, for each database (SQLite, and PostgreSQL in a schema of its own that is dropped afterwards): a fresh
-database at the head migration, a study of the paper authors' 198 reconstructions (../shared/data/
-paper_reconstructions, final images, default settings but enough answers per item never to run out), `mi-harness
-serve` started with its defaults (cores + 1 processes x 4 threads). Then wrk (Debian's package) with
-bench/wrk/cycle.lua and --people simulated workers, one per connection and one wrk thread per connection, each its
-own session (its own workerId and cookie, arriving by the real link and consenting), for --seconds each:
+Each repeat, for each database (SQLite, and PostgreSQL in a schema of its own, dropped afterwards): a fresh database
+at the head migration; a study of the paper authors' 198 reconstructions (../shared/data/paper_reconstructions,
+final images; default settings but answers_per_item 10,000, so the work never runs out); `mi-harness serve` with
+its defaults (cores + 1 processes x 4 threads). Then, for --seconds each, measured after --saturation-warmup:
 
-1. /hello, the same server's bare endpoint, with the same wrk threads and connections: the ceiling;
-2. reload: each worker joins, then reloads its task page as fast as the server answers (page views per second);
-3. cycle: each worker loops as a person does, with no think time: the task page, its 6-7 images, the answer,
-   and after each HIT of 10 the done page and "take another batch" (3 HITs, then a new person takes the place).
+1. /hello, the same server's bare endpoint, driven by wrk (Debian's, two threads, --people connections): the ceiling;
+2. reload: --people simulated workers join (the link with a workerId, consent) and reload their task page as
+   fast as the server answers: page views per second;
+3. cycle: --people workers loop as people do, with no think time: the task page, its 6-7 images (the style sheet
+   and script once, as a browser cache keeps them), the answer; after each HIT of 10 the done page and "take
+   another batch"; after 3 HITs a new person (a new workerId, no cookie) takes the place. Cycles per second are
+   answers acknowledged (303) in the measured window.
 
-Every answer acknowledged (303) is checked against the database afterwards: stored once, with the choice sent.
-With --think MIN,MAX the cycle instead runs with MIN..MAX seconds of thinking between a page's images and its
-answer, for increasing numbers of workers (--steps) carried on 64 connections, and reports the p95 latency of each
-request kind (from the moment a worker wanted to send); the server holds a step when every kind's p95 < 300 ms.
+The simulated workers are an asyncio client in this process (wrk's Lua scripting cannot keep a cookie and a page
+per connection reliably: Debian's wrk 4.1.0 corrupted strings and crashed under such a script). Each worker has
+its own HTTP/1.1 keep-alive connection, reopened when the server closes it, as a browser does, and sends one
+request at a time (a browser fetches images on up to six connections at once). Latency: request written to
+response read, per request kind. Every acknowledged answer is checked against the database afterwards: stored,
+once, with the choice sent.
 
-CPU: wrk's own CPU time (getrusage of the finished child), the server's (its gunicorn processes, /proc) and
-PostgreSQL's (its processes, /proc) are reported for every run, in cores, beside the whole machine's busy cores
-(/proc/stat), so a run disturbed by other work on the machine shows. Results: bench/results/cycle.json.
+With --think MIN,MAX: each worker looks at a lineup for MIN..MAX seconds (uniform) between its images and its
+answer, and arrivals are spread over one think time; --steps gives the numbers of workers to try in turn, each for
+--warmup + --seconds on the same server, until one where a kind's p95 (page, image or answer) reaches 300 ms.
+
+CPU, in cores, for every run: the client's (this process's CPU time for the crowd; wrk's from getrusage for
+/hello), the server's (its gunicorn processes, /proc), PostgreSQL's (its processes) and the whole machine's busy
+cores (/proc/stat), so a run disturbed by other work on the machine shows. Results: bench/results/cycle.json and
+cycle_think.json.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import re
@@ -43,11 +52,12 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import numpy as np
+import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_survey import PAPER, fresh_database, start_server  # noqa: E402
+from bench_survey import PAPER, fresh_database  # noqa: E402
 
 from survey_app.db import make_engine  # noqa: E402
 from survey_app.importer import create_from_source  # noqa: E402
@@ -124,6 +134,22 @@ class CpuMeter:
                 "machine": (machine_busy() - m0) / wall}
 
 
+def start_server(url: str, port: int, workers: int, threads: int) -> subprocess.Popen:
+    """`mi-harness serve` as a user starts it; ready when /hello answers (patient: the machine may be busy)."""
+    process = subprocess.Popen([str(Path(sys.executable).with_name("mi-harness")), "serve", "--database", url,
+                                "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/hello", timeout=5).ok:
+                return process
+        except requests.RequestException:
+            time.sleep(0.5)
+    process.kill()
+    raise RuntimeError("the server did not answer /hello within 120 s")
+
+
 def wrk_hello(base: str, connections: int, seconds: float, server_pid: int) -> dict:
     """The ceiling: wrk (C, two threads) on the same server's bare /hello."""
     meter = CpuMeter(server_pid)
@@ -190,13 +216,15 @@ STATIC = re.compile(rb'"(/static/[^"]+)"')
 class Crowd:
     """Simulated workers, each with its own session and connection, doing what a person does (module docstring)."""
 
-    def __init__(self, base: str, slug: str, prefix: str, mode: str, hits: int, think: tuple[float, float],
-                 warmup: float, seconds: float) -> None:
+    def __init__(self, base: str, slug: str, prefix: str, mode: str, people: int, hits: int,
+                 think: tuple[float, float], warmup: float, seconds: float) -> None:
         url = urlsplit(base)
+        self.people = people
         self.host, self.port, self.slug, self.prefix, self.mode = url.hostname, url.port, slug, prefix, mode
         self.hits, self.think, self.rng = hits, think, random.Random(prefix)
-        self.start = time.monotonic()
-        self.keep_from, self.stop_at = self.start + warmup, self.start + warmup + seconds
+        self.start, self.warmup, self.seconds = time.monotonic(), warmup, seconds
+        self.keep_from = self.stop_at = math.inf  # the window opens once every place has seen its first task
+        self.places_working: set[int] = set()
         self.latency = {kind: [] for kind in KINDS}
         self.counts = {"acked": 0, "rejected": 0, "no_work": 0, "unexpected": 0, "people": 0, "resent": 0,
                        "answers_in_window": 0}
@@ -220,6 +248,17 @@ class Crowd:
         if len(self.problems) < 10:
             self.problems.append(problem)
 
+    def working(self, slot: int) -> None:
+        """A place's first task page: once every place has had one, the measured window opens after the warm-up
+        (the crowd's first arrival, everyone handed a HIT at once, is not the steady state)."""
+        self.places_working.add(slot)
+        if len(self.places_working) == self.people and self.keep_from == math.inf:
+            self.open_window()
+
+    def open_window(self) -> None:
+        self.keep_from = time.monotonic() + self.warmup
+        self.stop_at = self.keep_from + self.seconds
+
     async def place(self, slot: int) -> None:
         """One place in the crowd: a person works through their HITs, then the next person arrives."""
         await asyncio.sleep(self.rng.uniform(0, self.think[1]))  # arrivals spread over one think time
@@ -228,11 +267,11 @@ class Crowd:
             generation += 1
             connection = Connection(self.host, self.port)
             try:
-                await self.person(connection, f"{self.prefix}-{slot}-{generation}")
+                await self.person(connection, f"{self.prefix}-{slot}-{generation}", slot)
             finally:
                 await connection.close()
 
-    async def person(self, connection: Connection, name: str) -> None:
+    async def person(self, connection: Connection, name: str, slot: int) -> None:
         slug, jar = self.slug, {}
         status, _, page = await self.send(connection, "join", "GET", f"/s/{slug}/?workerId={name}", jar)
         if status != 200:
@@ -254,6 +293,7 @@ class Crowd:
                 if status == 200:
                     self.counts["no_work"] += 1
                 return self.note(f"task page: HTTP {status}") if status != 200 else None
+            self.working(slot)
             if self.mode == "reload":
                 continue
             if not static_fetched:
@@ -280,25 +320,51 @@ class Crowd:
             path = f"/s/{slug}/task"
 
 
+JOIN_LIMIT_S = 90
+
+
 def run_crowd(base: str, slug: str, prefix: str, mode: str, people: int, hits: int, seconds: float, server_pid: int,
               think: tuple[float, float] = (0.0, 0.0), warmup: float = 0.0) -> dict:
-    """``people`` workers for ``warmup`` + ``seconds``; latencies and rates from the last ``seconds`` only. The
-    client's CPU is this process's own CPU time over the run (it does nothing else meanwhile)."""
-    crowd = Crowd(base, slug, prefix, mode, hits, think, warmup, seconds)
-    meter = CpuMeter(server_pid)
-    cpu_before = time.process_time()
+    """``people`` workers; latencies, rates and CPU from a window of ``seconds`` that opens ``warmup`` seconds after
+    every place has seen its first task. The client's CPU is this process's own CPU time in the window (it does
+    nothing else meanwhile)."""
+    crowd = Crowd(base, slug, prefix, mode, people, hits, think, warmup, seconds)
+    cpu = {}
 
     async def main():
         places = [asyncio.create_task(crowd.place(slot)) for slot in range(people)]
+        joined_by = time.monotonic() + JOIN_LIMIT_S
+        while crowd.keep_from == math.inf and time.monotonic() < joined_by:
+            await asyncio.sleep(0.1)
+        if crowd.keep_from == math.inf:  # some places never got work: measure anyway, and say so
+            crowd.note(f"only {len(crowd.places_working)} of {people} places got a task within {JOIN_LIMIT_S} s")
+            crowd.open_window()
+        await asyncio.sleep(max(0.0, crowd.keep_from - time.monotonic()))
+        meter, client_before = CpuMeter(server_pid), time.process_time()
+        await asyncio.sleep(max(0.0, crowd.stop_at - time.monotonic()))
+        cpu.update(meter.cores(), client=(time.process_time() - client_before) / seconds)
         results = await asyncio.gather(*places, return_exceptions=True)
         for failure in (r for r in results if isinstance(r, BaseException)):
             crowd.note(f"client: {failure!r}")
 
     asyncio.run(main())
-    cpu = meter.cores()
-    cpu["client"] = (time.process_time() - cpu_before) / (time.monotonic() - crowd.start)
     return {"latency_us": crowd.latency, "counts": crowd.counts, "acks": crowd.acks, "problems": crowd.problems,
             "cpu_cores": cpu, "seconds": seconds}
+
+
+def fsync_ms(folder: Path, n: int = 20) -> float:
+    """Median time of a 4 KiB write + fsync in ``folder``: what one durable SQLite commit waits for at least."""
+    path = folder / f"fsync-{secrets.token_hex(4)}"
+    times = []
+    with open(path, "wb") as handle:
+        for _ in range(n):
+            handle.write(b"x" * 4096)
+            handle.flush()
+            started = time.perf_counter()
+            os.fsync(handle.fileno())
+            times.append((time.perf_counter() - started) * 1000)
+    path.unlink()
+    return round(statistics.median(times), 2)
 
 
 def percentiles(samples_us: list[int]) -> dict:
@@ -359,6 +425,7 @@ def saturation_run(kind: str, args, workdir: Path) -> dict:
         port = 20000 + random.randrange(20000)
         base = f"http://127.0.0.1:{port}"
         server = start_server(url, port, args.workers, args.threads)
+        disk = fsync_ms(workdir)
         try:
             hello = wrk_hello(base, args.people, args.seconds, server.pid)
             reload_ = run_crowd(base, slug, f"R{secrets.token_hex(3)}", "reload", args.people, args.hits,
@@ -375,7 +442,8 @@ def saturation_run(kind: str, args, workdir: Path) -> dict:
     hello_per_s = hello["requests"] / (hello["duration_us"] / 1e6)
     pages_per_s = len(reload_["latency_us"]["page"]) / args.seconds
     cycles_per_s = cycle["counts"]["answers_in_window"] / args.seconds
-    return {"database": kind, "hello_per_s": round(hello_per_s), "hello_p95_ms": hello["p95_us"] / 1000,
+    return {"database": kind, "load_average": os.getloadavg(), "fsync_ms": disk,
+            "hello_per_s": round(hello_per_s), "hello_p95_ms": hello["p95_us"] / 1000,
             "hello_cpu_cores": hello["cpu_cores"],
             "pages_per_s": round(pages_per_s, 1), "page_ratio": pages_per_s / hello_per_s,
             "cycles_per_s": round(cycles_per_s, 1), "cycle_ratio": cycles_per_s / hello_per_s,
@@ -433,7 +501,11 @@ def main() -> None:
     parser.add_argument("--saturation-warmup", type=float, default=2,
                         help="seconds of each saturation run not measured (everyone joins)")
     parser.add_argument("--warmup", type=float, default=10, help="seconds of each think step not measured")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="run the benchmark (client, server, wrk) at this niceness; below 0 needs root")
+    parser.add_argument("--out", default=None, help="results file (default bench/results/cycle[_think].json)")
     args = parser.parse_args()
+    os.nice(args.nice)
     databases = args.database or ["sqlite", "postgresql"]
     output = {"settings": {k: v for k, v in vars(args).items()}, "load_average_before": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="mi-bench-cycle-") as tmp:
@@ -448,8 +520,9 @@ def main() -> None:
                 for _ in range(args.repeats):
                     run = saturation_run(kind, args, Path(tmp))
                     runs.append(run)
-                    print(json.dumps({k: run[k] for k in ("database", "hello_per_s", "pages_per_s", "page_ratio",
-                                                          "cycles_per_s", "cycle_ratio", "answers")}), flush=True)
+                    print(json.dumps({k: run[k] for k in ("database", "fsync_ms", "hello_per_s", "pages_per_s",
+                                                          "page_ratio", "cycles_per_s", "cycle_ratio", "answers")}),
+                          flush=True)
                     print(json.dumps({"cycle_latency": run["cycle"]["kinds"], "cpu": run["cycle"]["cpu_cores"],
                                       "hello_cpu": run["hello_cpu_cores"], "problems": run["cycle"]["problems"]}),
                           flush=True)
@@ -463,7 +536,7 @@ def main() -> None:
             name = "cycle.json"
     output["load_average_after"] = os.getloadavg()
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / name).write_text(json.dumps(output, indent=1))
+    Path(args.out or RESULTS / name).write_text(json.dumps(output, indent=1))
 
 
 if __name__ == "__main__":

@@ -139,9 +139,9 @@ def _hand_out_work(slug: str):
         return redirect(url_for(".done", slug=slug), 303)
     if hit is None:
         hit = start_hit(db, study, worker, now)
-        db.commit()
-        if hit is None:
-            return _no_store(render_template("worker/no_work.html", study=study, codes=_codes(db, worker)))
+    db.commit()  # ends the transaction (on SQLite, the writer lock) before any page is built
+    if hit is None:
+        return _no_store(render_template("worker/no_work.html", study=study, codes=_codes(db, worker)))
     return None
 
 

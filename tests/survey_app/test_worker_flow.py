@@ -85,6 +85,7 @@ def test_showing_a_task_reads_once_and_writes_nothing(app, client, db, bundle_di
             assert "Task 2 of 3" in page.text
             assert len(statements) == 1 and statements[0].lstrip().upper().startswith("SELECT"), statements
         assert locks == []
+        assert not app.jinja_env.auto_reload  # templates are compiled once, then taken from Jinja's cache
         assert answer(client, study, page.text).status_code == 303
         assert len(locks) == (1 if engine.dialect.name == "sqlite" else 0)  # the answer is the write
     finally:
