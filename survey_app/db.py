@@ -133,10 +133,18 @@ def session() -> Session:
     return g.db
 
 
+def read_session() -> Session:
+    """A session for a request that only reads: like ``session()``, but outside the writer lock (``reader``)."""
+    if "read_db" not in g:
+        g.read_db = Session(reader(), expire_on_commit=False)
+    return g.read_db
+
+
 def _close_session(_exc) -> None:
-    db = g.pop("db", None)
-    if db is not None:
-        db.close()
+    for name in ("db", "read_db"):
+        db = g.pop(name, None)
+        if db is not None:
+            db.close()
 
 
 def commit_or_abort(action, refused: type[Exception], status: int = 400):

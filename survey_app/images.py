@@ -6,21 +6,23 @@ from functools import lru_cache
 from flask import Blueprint, Response, abort, current_app, url_for
 from sqlalchemy import or_, select
 
+from . import db as database
 from .models import Image, Item, Lineup, LineupFace
 
 bp = Blueprint("images", __name__)
 
 
 def _lookup(token: str) -> bytes | None:
-    with current_app.extensions["survey_db"]() as db:
-        image_id = db.scalar(select(LineupFace.image_id).where(LineupFace.token == token))
+    """The image behind a token; a read outside the writer lock (db.reader), as images never change."""
+    with database.reader().connect() as connection:
+        image_id = connection.scalar(select(LineupFace.image_id).where(LineupFace.token == token))
         if image_id is None:
-            row = db.execute(select(Item.image_id, Item.aux_image_id, Lineup.token).join(Lineup)
-                             .where(or_(Lineup.token == token, Lineup.aux_token == token))).first()
+            row = connection.execute(select(Item.image_id, Item.aux_image_id, Lineup.token).join(Lineup)
+                                     .where(or_(Lineup.token == token, Lineup.aux_token == token))).first()
             if row is None:
                 return None
             image_id = row.image_id if row.token == token else row.aux_image_id
-        return None if image_id is None else db.scalar(select(Image.png).where(Image.id == image_id))
+        return None if image_id is None else connection.scalar(select(Image.png).where(Image.id == image_id))
 
 
 _cached = lru_cache(maxsize=4096)(lambda app_id, token: _lookup(token))

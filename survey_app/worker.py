@@ -10,6 +10,7 @@ import re
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from . import db as database
 from .hits import (
@@ -31,16 +32,16 @@ bp = Blueprint("worker", __name__, url_prefix="/s")
 WORKER_ID = re.compile(r"[A-Za-z0-9_.@-]{1,120}")
 
 
-def _study(slug: str) -> Study:
-    study = database.session().scalar(select(Study).where(Study.slug == slug))
+def _study(slug: str, db: Session | None = None) -> Study:
+    study = (db or database.session()).scalar(select(Study).where(Study.slug == slug))
     if study is None:
         abort(404, "no such study")
     return study
 
 
-def _worker(study: Study) -> Worker | None:
+def _worker(study: Study, db: Session | None = None) -> Worker | None:
     worker_id = session.get("workers", {}).get(study.slug)
-    return database.session().get(Worker, worker_id) if worker_id else None
+    return (db or database.session()).get(Worker, worker_id) if worker_id else None
 
 
 def _no_store(page: str):
@@ -51,9 +52,10 @@ def _no_store(page: str):
 
 @bp.get("/<slug>/")
 def landing(slug: str):
-    study = _study(slug)
+    db = database.read_session()
+    study = _study(slug, db)
     given = request.args.get("workerId", "")
-    current = _worker(study)
+    current = _worker(study, db)
     if current is not None and given in ("", current.external_id):
         return redirect(url_for(".task", slug=slug))
     # A new arrival, or someone else's workerId in a browser already used by a worker: consent first.
@@ -171,11 +173,11 @@ def _codes(db, worker: Worker) -> list[str]:
 
 @bp.get("/<slug>/done")
 def done(slug: str):
-    study = _study(slug)
-    worker = _worker(study)
+    db = database.read_session()
+    study = _study(slug, db)
+    worker = _worker(study, db)
     if worker is None:
         return redirect(url_for(".landing", slug=slug))
-    db = database.session()
     if active_hit(db, worker, utcnow()) is not None:
         return redirect(url_for(".task", slug=slug))
     return _no_store(render_template("worker/done.html", study=study, codes=_codes(db, worker)))
