@@ -31,7 +31,7 @@ from .perception import PIPELINE_EFFICIENCY, Observer, decide
 PROFILES = {
     # name: (share of the panel, range of face efficiency, range of the "not in this lineup" criterion,
     #        chance of answering without looking (a lapse), and what a lapse clicks)
-    "attentive": (0.55, (0.003, PIPELINE_EFFICIENCY), (0.03, 0.06), 0.0, "any"),
+    "attentive": (0.55, (0.003, PIPELINE_EFFICIENCY), (0.015, 0.04), 0.0, "any"),
     "casual": (0.25, (0.001, 0.002), (0.01, 0.04), 0.3, "any"),
     "careless": (0.10, (0.0005, 0.001), (0.0, 0.02), 0.5, "first"),
     "random": (0.10, None, None, 1.0, "any"),
