@@ -27,9 +27,9 @@ The observer here:
    (``PIPELINE_EFFICIENCY``, measured), noise in proportion to the probe's own white noise (estimated from the
    image, ``noise_level``) that brings the whole to η.
 
-Steps 1 and 2 alone already lose as much as people do: measured against the ideal observer on 5-face lineups of
-AT&T photos in white noise, this computation's efficiency is about 0.45%, at the low end of the measured human range. On
-clean held-out photos it picks the right person about 80% of the time, near what people achieve matching
+Steps 1 and 2 alone already lose as much as people do: measured against the ideal observer on 5-face lineups
+of AT&T photos in white noise, this computation's efficiency is about 0.45%, at the low end of the human range.
+On clean held-out photos it picks the right person about 80% of the time, near what people achieve matching
 unfamiliar faces (Bruce et al. 1999, J Exp Psychol Appl 5:339, about 70% in 1-in-10 arrays). Nothing here is
 fitted to the deep face judge the panel is compared with. The bots remain a model: their accuracy says what this
 observer recognises, not what people do.
