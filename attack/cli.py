@@ -25,7 +25,7 @@ from .evaluate import (
 from .faces import FacesError, Split, load_faces
 from .fetch import DEFAULT_URL, FetchError, fetch_faces
 from .image_prior import parse_prior
-from .mi_face import STEPS, STOP_RULES
+from .mi_face import CONFIDENCE_TERMS, STEPS, STOP_RULES
 from .models import ARCHITECTURES
 from .prediction_api import DOORS
 from .private_training import (
@@ -164,9 +164,11 @@ def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs
                    "none: only alpha and beta [default for deblurring].")
 @click.option("--process-every", type=int, help="Run Process-DAE every N steps, 0 = never [0].")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="paper", show_default=True,
-              help="paper: Algorithm 1 as published; faces: normalized step and a total-variation prior, for "
-                   "reconstructions a person can recognise (departs from the paper; options given here win).")
+              help="paper: Algorithm 1 as published; smooth: -log f cost, normalized step and a total-variation "
+                   "prior, 300 steps (departs from the paper; options given here win).")
 @click.option("--prior", help="Image prior in AUXTERM: tv:WEIGHT (total variation, e.g. tv:0.1), or none.")
+@click.option("--confidence-term", type=click.Choice(CONFIDENCE_TERMS),
+              help="linear: c = 1 - f (paper, default); log: c = -log f, whose gradient does not vanish.")
 @click.option("--estimator", type=click.Choice(["fd", "nes"]), default="nes", show_default=True,
               help="Black-box gradient estimator.")
 @click.option("--fd-step", type=float, default=0.01, show_default=True, help="Finite-difference step h.")
@@ -184,8 +186,8 @@ def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs
 @faces_option
 @user_errors
 def attack(model, checkpoint, models_dir, labels, access, countermeasure, blur, deblur_mu, alpha, beta, gamma,
-           lam, step, start_value, stop_rule, process_every, preset, prior, estimator, fd_step, nes_sigma, nes_samples,
-           query_budget, door, out_dir, replace, seed, device, faces_dir) -> None:
+           lam, step, start_value, stop_rule, process_every, preset, prior, confidence_term, estimator, fd_step,
+           nes_sigma, nes_samples, query_budget, door, out_dir, replace, seed, device, faces_dir) -> None:
     """Invert a model with MI-Face and add the reconstructions to a bundle."""
     if bool(model) == bool(checkpoint):
         raise click.UsageError("give exactly one of --model or --checkpoint")
@@ -194,7 +196,8 @@ def attack(model, checkpoint, models_dir, labels, access, countermeasure, blur, 
     if access == "whitebox" and door != "image":
         raise click.UsageError("--door applies to --access blackbox")
     config = {"alpha": alpha, "beta": beta, "gamma": gamma, "lam": lam, "stop_rule": stop_rule,
-              "process_every": process_every, "query_budget": query_budget, "step": step, "start_value": start_value}
+              "process_every": process_every, "query_budget": query_budget, "step": step, "start_value": start_value,
+              "confidence_term": confidence_term}
     if prior is not None:
         try:
             config.update({"tv_weight": 0.0, **parse_prior(prior)})  # `none` turns a preset's prior off

@@ -119,19 +119,20 @@ def test_bad_prior_specifications_name_the_problem(text, message):
 
 # -- the named settings and the command line ---------------------------------------------------------------
 
-def test_the_paper_setting_is_the_default_and_faces_is_named():
+def test_the_paper_setting_is_the_default_and_smooth_is_named():
     from attack.reconstruct import AttackRequest, attack_name, mi_face_config
 
     paper = mi_face_config("mlp", False, {})
     assert (paper.step, paper.lam, paper.tv_weight) == ("plain", 0.1, 0.0)
-    faces = mi_face_config("mlp", False, {}, "faces")
-    assert (faces.step, faces.tv_weight) == ("normalized", 0.1) and faces.lam == pytest.approx(0.01)
-    assert mi_face_config("mlp", False, {"tv_weight": 0.3, "lam": None}, "faces").tv_weight == 0.3  # options win
-    assert mi_face_config("dae", False, {}, "faces").start_value == 0.5  # the model's own defaults stay
-    request = AttackRequest(Path("m.pt"), [0], preset="faces")
-    assert attack_name(request, faces) == "mi-face+tv" and attack_name(request, paper) == "mi-face"
-    assert attack_name(AttackRequest(Path("m.pt"), [0], access="blackbox"), faces) == "mi-face-blackbox+tv"
-    with pytest.raises(ValueError, match="preset must be one of paper, faces, got 'pretty'"):
+    smooth = mi_face_config("mlp", False, {}, "smooth")
+    assert (smooth.step, smooth.tv_weight, smooth.confidence_term, smooth.stop_rule, smooth.alpha) == \
+        ("normalized", 0.1, "log", "none", 300) and smooth.lam == pytest.approx(0.01)
+    assert mi_face_config("mlp", False, {"tv_weight": 0.3, "lam": None}, "smooth").tv_weight == 0.3  # options win
+    assert mi_face_config("dae", False, {}, "smooth").start_value == 0.5  # the model's own defaults stay
+    request = AttackRequest(Path("m.pt"), [0], preset="smooth")
+    assert attack_name(request, smooth) == "mi-face+tv" and attack_name(request, paper) == "mi-face"
+    assert attack_name(AttackRequest(Path("m.pt"), [0], access="blackbox"), smooth) == "mi-face-blackbox+tv"
+    with pytest.raises(ValueError, match="preset must be one of paper, smooth, got 'pretty'"):
         AttackRequest(Path("m.pt"), [0], preset="pretty")
     with pytest.raises(ValueError, match="preset must be one of"):
         mi_face_config("mlp", False, {}, "pretty")
@@ -154,9 +155,10 @@ def captured_request(monkeypatch):
 
 @pytest.mark.parametrize("args, preset, overrides", [
     ([], "paper", {}),
-    (["--preset", "faces"], "faces", {}),
+    (["--preset", "smooth"], "smooth", {}),
     (["--prior", "tv:0.3"], "paper", {"tv_weight": 0.3}),
-    (["--preset", "faces", "--prior", "none", "--lam", "0.02"], "faces", {"tv_weight": 0.0, "lam": 0.02}),
+    (["--preset", "smooth", "--prior", "none", "--lam", "0.02"], "smooth", {"tv_weight": 0.0, "lam": 0.02}),
+    (["--confidence-term", "log"], "paper", {"confidence_term": "log"}),
 ])
 def test_the_attack_command_passes_the_preset_and_prior_on(args, preset, overrides, captured_request, faces_dir,
                                                            tmp_path):
@@ -174,6 +176,7 @@ def test_the_attack_command_passes_the_preset_and_prior_on(args, preset, overrid
     (["--prior", "tv:abc"], "Invalid value for --prior: prior 'tv:abc': the weight 'abc' is not a number"),
     (["--prior", "smooth:1"], "Invalid value for --prior: prior 'smooth:1': use tv:WEIGHT"),
     (["--preset", "pretty"], "Invalid value for '--preset'"),
+    (["--confidence-term", "sqrt"], "Invalid value for '--confidence-term'"),
 ])
 def test_bad_prior_or_preset_options_are_refused_before_any_work(args, message, captured_request, tmp_path):
     from attack.cli import main
