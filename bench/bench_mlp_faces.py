@@ -62,7 +62,10 @@ SETTINGS = {
     "MLP, paper": ("mlp", {}, "the paper-faithful default"),
     "MLP, normalized": ("mlp", NORMALIZED, "(d) the vanishing gradient"),
     "MLP, tv 0.1": ("mlp", {**NORMALIZED, "tv_weight": 0.1}, "(e) image prior, 1 - f term"),
-    "MLP, log + tv 0.1": ("mlp", {**LOG_TV, "tv_weight": 0.1}, "(d)+(e) image prior, -log f term"),
+    "MLP, log": ("mlp", LOG_TV, "(d) -log f term, 300 steps, no prior"),
+    "MLP, log + tv 0.1": ("mlp", {**LOG_TV, "tv_weight": 0.1}, "(d)+(e) the smooth preset"),
+    "MLP, log + tv 0.3": ("mlp", {**LOG_TV, "tv_weight": 0.3}, "(d)+(e) a stronger prior"),
+    "MLP, log + tv 1": ("mlp", {**LOG_TV, "tv_weight": 1.0}, "(d)+(e) a stronger prior"),
     "MLP wd 1e-2, normalized": ("wd-1e-2", NORMALIZED, "(a) weight decay"),
     "MLP init x0.1, normalized": ("init-0.1", NORMALIZED, "(b) initialisation"),
     "MLP null space removed, normalized": ("mlp-span", NORMALIZED, "(b) the untouched initial weights"),
@@ -226,6 +229,8 @@ def main() -> None:
     parser.add_argument("--study", type=Path, default=Path("runs/mlp-study"), help="Where trained variants go.")
     parser.add_argument("--only", nargs="*", help="Run only these settings (names as in the table).")
     parser.add_argument("--out", type=Path, default=RESULTS / "mlp_faces")
+    parser.add_argument("--subjects", choices=["all", "figure"], default="all",
+                        help="Invert all 40 labels, or only the figure's 8 (a quicker sweep).")
     parser.add_argument("--train-only", nargs="*", help="Only train these variants (all when none named) and stop.")
     args = parser.parse_args()
     args.study.mkdir(parents=True, exist_ok=True)
@@ -236,13 +241,14 @@ def main() -> None:
                 train_variant(faces, name, args.study / f"{name}.pt")
         return
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    study = Study(args.models, args.study, args.only)
+    study = Study(args.models, args.study, args.only, FIGURE_LABELS if args.subjects == "figure" else None)
     for name in study.settings:
         study.run(name)
     print(study.table())
     record = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, torch "
                          f"{torch.__version__} ({torch.get_num_threads()} threads)",
-              "command": " ".join(sys.argv), "rows": study.rows, "span": getattr(study, "span_note", None)}
+              "command": " ".join(sys.argv), "labels": study.labels, "rows": study.rows,
+              "span": getattr(study, "span_note", None)}
     tmp = args.out.with_suffix(".tmp.json")
     tmp.write_text(json.dumps(record, indent=2))
     os.replace(tmp, args.out.with_suffix(".json"))
