@@ -57,14 +57,15 @@ def _pixels(png: bytes) -> np.ndarray:
         return np.asarray(image.convert("L"))
 
 
-def _descriptors(judge: DeepFaceJudge, ids: list[int], images: dict[int, bytes], gallery: bool) -> dict:
-    """Descriptors by image id, in batches of one image size; lineup photos go through the gallery cache."""
+def _descriptors(judge: DeepFaceJudge, ids: list[int], images: dict[int, bytes]) -> dict:
+    """Descriptors by image id, in batches of one image size, through the judge's cache (photos and
+    reconstructions the evaluator already described cost a file read)."""
     pixels = {i: _pixels(images[i]) for i in ids}
     out = {}
     for shape in sorted({p.shape for p in pixels.values()}):
         same = [i for i in ids if pixels[i].shape == shape]
         stack = np.stack([pixels[i] for i in same])
-        values = judge.gallery_descriptors(stack) if gallery else judge.descriptors(stack)
+        values = judge.cached_descriptors(stack)
         out.update(zip(same, values))
     return out
 
@@ -77,8 +78,8 @@ def deep_lineup_answers(lineups: pd.DataFrame, images: dict[int, bytes], allow_a
     if lineups.empty:
         return lineups.assign(choice=pd.Series(dtype=str), correct=pd.Series(dtype=bool))
     judge = judge or DeepFaceJudge()
-    faces = _descriptors(judge, sorted({int(i) for row in lineups["faces"] for i in row}), images, gallery=True)
-    probes = _descriptors(judge, sorted({int(i) for i in lineups["probe_image"]}), images, gallery=False)
+    faces = _descriptors(judge, sorted({int(i) for row in lineups["faces"] for i in row}), images)
+    probes = _descriptors(judge, sorted({int(i) for i in lineups["probe_image"]}), images)
     choices, correct = [], []
     for row in lineups.itertuples():
         choice = lineup_choice(probes[int(row.probe_image)], np.stack([faces[int(i)] for i in row.faces]),

@@ -63,7 +63,7 @@ class Recogniser:
                     exclude: list[int | None] | None = None) -> dict[str, np.ndarray]:
         """The deep judge per image: rank of the true subject (0 = named), the nearest subject's label, and the
         descriptor distance to the true subject's nearest photo (``exclude`` as in ``subject_ranks``)."""
-        descriptors = self.deep_judge.descriptors(images)
+        descriptors = self.deep_judge.cached_descriptors(images)  # the report's lineup pass reads them back
         per_subject = subject_distances(descriptors, self.reference_deep, self.faces.labels, N_SUBJECTS, exclude)
         return {"rank": true_subject_ranks(per_subject, labels), "nearest": per_subject.argmin(1),
                 "distance": per_subject[np.arange(len(images)), labels]}

@@ -131,36 +131,46 @@ class DeepFaceJudge:
         """(n, 128) descriptors of (n,H,W) grey or (n,H,W,3) colour images, float in [0,1] or uint8."""
         return self.fit(images, progress).descriptors
 
-    def gallery_descriptors(self, images: np.ndarray, cache_dir: Path | None = None,
-                            progress: bool | None = None) -> np.ndarray:
-        """Descriptors of a gallery, computed once and kept under its content digest (see ``cache_path``)."""
+    def cached_descriptors(self, images: np.ndarray, cache_dir: Path | None = None,
+                           progress: bool | None = None) -> np.ndarray:
+        """``descriptors``, each image's kept on disk under its content digest (``image_digest``): a gallery, a
+        study's lineup photos or a reconstruction judged again (the report after the evaluator) costs a file read.
+        Each entry is written to a temporary name and renamed, so an interrupted run never leaves a truncated one."""
         rgb = as_uint8_rgb(images)
-        path = cache_path(gallery_digest(rgb), cache_dir)
-        if path.is_file():
-            cached = np.load(path)
-            if cached.shape == (len(rgb), 128):
-                return cached
-        values = self.descriptors(rgb, progress)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # written to a temporary name, then renamed: an interrupted write never leaves a truncated cache entry
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.save(handle, values)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        paths = [cache_path(image_digest(image), cache_dir) for image in rgb]
+        values = np.zeros((len(rgb), 128), np.float64)
+        missing = []
+        for k, path in enumerate(paths):
+            try:
+                values[k] = np.load(path)
+            except (OSError, ValueError, EOFError):  # absent, or cut short by an interrupted run
+                missing.append(k)
+        if missing:
+            values[missing] = self.descriptors(rgb[missing], progress)
+            paths[0].parent.mkdir(parents=True, exist_ok=True)
+            for k in missing:
+                fd, tmp = tempfile.mkstemp(prefix=paths[k].name, suffix=".tmp", dir=paths[k].parent)
+                try:
+                    with os.fdopen(fd, "wb") as handle:
+                        np.save(handle, values[k])
+                    os.replace(tmp, paths[k])
+                finally:
+                    if os.path.exists(tmp):
+                        os.unlink(tmp)
         return values
 
+    def gallery_descriptors(self, images: np.ndarray, cache_dir: Path | None = None,
+                            progress: bool | None = None) -> np.ndarray:
+        """A gallery's descriptors, computed once and then read from the cache (``cached_descriptors``)."""
+        return self.cached_descriptors(images, cache_dir, progress)
 
-def gallery_digest(images: np.ndarray) -> str:
-    """SHA-256 of the pixels (as uint8 RGB, so the float and uint8 forms of a gallery share it) and the judge's
-    settings: a different gallery, order or alignment rule gets a different cache entry."""
-    rgb = as_uint8_rgb(images)
+
+def image_digest(rgb: np.ndarray) -> str:
+    """SHA-256 of one image's pixels (as uint8 RGB, so its float and uint8 forms share it) and the judge's
+    settings: another alignment rule or model gets another cache entry."""
     digest = hashlib.sha256(DESCRIPTOR_VERSION.encode())
     digest.update(repr(rgb.shape).encode())
-    digest.update(rgb.tobytes())
+    digest.update(np.ascontiguousarray(rgb).tobytes())
     return digest.hexdigest()
 
 

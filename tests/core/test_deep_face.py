@@ -85,15 +85,20 @@ def test_ties_count_against_the_truth():
     assert true_subject_ranks(per_subject, np.array([0, 0])).tolist() == [1, 0]
 
 
-def test_gallery_descriptors_are_cached_by_content_and_written_atomically(judge, faces, tmp_path, monkeypatch):
+def test_descriptors_are_cached_by_content_and_written_atomically(judge, faces, tmp_path, monkeypatch):
     photos = faces.images[:3]
     first = judge.gallery_descriptors(photos, cache_dir=tmp_path)
-    stored = list((tmp_path / "deep-face").glob("*.npy"))
-    assert len(stored) == 1 and stored[0].stem == deep_face.gallery_digest(photos)
-    monkeypatch.setattr(judge, "descriptors", lambda *a, **k: pytest.fail("recomputed a cached gallery"))
-    np.testing.assert_array_equal(judge.gallery_descriptors(photos, cache_dir=tmp_path), first)
+    stored = sorted(p.stem for p in (tmp_path / "deep-face").glob("*.npy"))
+    rgb = deep_face.as_uint8_rgb(photos)
+    assert stored == sorted(deep_face.image_digest(image) for image in rgb)
+    monkeypatch.setattr(judge, "descriptors", lambda *a, **k: pytest.fail("recomputed cached descriptors"))
+    np.testing.assert_array_equal(judge.gallery_descriptors(np.round(photos * 255).astype(np.uint8),
+                                                            cache_dir=tmp_path), first)
     monkeypatch.undo()
-    other = faces.images[3:6]  # another gallery, another key; a write that dies leaves nothing behind
+    # a truncated entry is computed again, not trusted
+    (tmp_path / "deep-face" / f"{stored[0]}.npy").write_bytes(b"\x93NUMPY")
+    np.testing.assert_allclose(judge.cached_descriptors(photos, cache_dir=tmp_path), first, atol=1e-6)
+    other = faces.images[3:6]  # other images, other keys; a write that dies leaves nothing behind
 
     def dies(*args, **kwargs):
         raise KeyboardInterrupt
@@ -101,7 +106,7 @@ def test_gallery_descriptors_are_cached_by_content_and_written_atomically(judge,
     monkeypatch.setattr(deep_face.np, "save", dies)
     with pytest.raises(KeyboardInterrupt):
         judge.gallery_descriptors(other, cache_dir=tmp_path)
-    assert sorted(p.name for p in (tmp_path / "deep-face").iterdir()) == [stored[0].name]
+    assert sorted(p.stem for p in (tmp_path / "deep-face").iterdir()) == stored
 
 
 BLOCKER = """
