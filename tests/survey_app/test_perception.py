@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import binomtest
 
 from attack.faces import Split
-from survey_app.perception import PIPELINE_EFFICIENCY, Observer, noise_level
+from survey_app.perception import PIPELINE_EFFICIENCY, Observer, decide, noise_level
 from survey_app.simulate import PROFILES, Persona, choose
 
 KINDS = {name: Persona(name, name, float(np.mean(e)) if e else 0.0, float(np.mean(c)) if c else 0.0, 0)
@@ -93,3 +93,19 @@ def test_an_observer_cannot_be_more_efficient_than_its_computation():
     with pytest.raises(ValueError, match="efficiency"):
         Observer(PIPELINE_EFFICIENCY * 2, 0.0)
     assert Observer(PIPELINE_EFFICIENCY, 0.0).internal_noise(0.3) < Observer(0.001, 0.0).internal_noise(0.3)
+
+
+def test_the_perception_is_as_efficient_as_its_constant_says(faces):
+    """PIPELINE_EFFICIENCY is measured (bench/bench_panel.py --efficiency): the probe is one of the five lineup
+    photos under white noise of sd 0.93, where the perception should be right about half the time and the ideal
+    observer (template matching with the five photos) almost always; efficiency = (0.93 / 13.9)²."""
+    split, pick, noise = Split.make(0), random.Random(5), np.random.default_rng(5)
+    observer = Observer(PIPELINE_EFFICIENCY, 0.0)
+    ideal = seen = 0
+    for _ in range(150):
+        shown = [faces.images[faces.index_of(s, pick.choice(split.train[s]))] for s in pick.sample(range(40), 5)]
+        k = int(noise.integers(5))
+        probe = shown[k] + 0.93 * noise.standard_normal(shown[k].shape)
+        ideal += int(np.argmax([np.sum(probe * (f - f.mean())) for f in shown]) == k)
+        seen += int(decide(observer, [probe], shown, False, noise) == k)
+    assert ideal >= 140 and 50 <= seen <= 100, (ideal, seen)  # measured: 146 and 68
