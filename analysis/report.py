@@ -101,10 +101,11 @@ def _html(title, frame, tables, kappa, figures, settings, method, alpha) -> str:
     parts.append("</ul>")
     if "screening" in tables:
         record = settings["screening"]
-        verb = "kept (the study was created with --keep-unusable)" if record["kept_unusable"] else "left out"
+        verb = "kept them (the study was created with --keep-unusable)" if record["kept_unusable"] else \
+            "left them out of the study"
         parts.append(f"<h2>Unusable items</h2><p>Screening found {record['unusable']} of {record['items']} "
                      f"reconstructions unusable for a person (near-constant, or grain with no face-scale "
-                     f"structure) and {verb} them; the machine tables count them as failures of the attack.</p>")
+                     f"structure) and {verb}; the machine tables count them as failures of the attack.</p>")
         parts.append(_table(tables["screening"], ["model", "attack", "countermeasure", "blur", "items", "unusable",
                                                   "left_out", "reasons"]))
     for path in figures:
