@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from analysis.load import AnswersError
-from analysis.machine import read_machine_scores, side_by_side
+from analysis.machine import read_machine_scores, screening_table, side_by_side
 from attack.cli import main
 from tests.survey_app.conftest import answer_lineups, new_study
 
@@ -67,6 +67,8 @@ def test_the_report_puts_the_machine_beside_the_people(app, database, bundle_dir
     page = (out / "report.html").read_text()
     assert "People and the machine judges" in page and "a face recogniser would name them" in page
     assert (out / "figures" / "people_against_machine.svg").is_file()
+    screening = list(csv.DictReader(open(out / "tables" / "screening.csv")))  # the study's record, shown
+    assert sum(int(r["items"]) for r in screening) == 42 and "Screening found 0 of 42" in page
     # the deep judge answered the study's own 42 lineups; its per-group accuracy is the mean of its answers
     answers = list(csv.DictReader(open(out / "tables" / "deep_lineup_answers.csv")))
     assert len(answers) == 42 and {a["choice"] for a in answers} <= {"1", "2", "3", "4", "5", "absent"}
@@ -76,3 +78,14 @@ def test_the_report_puts_the_machine_beside_the_people(app, database, bundle_dir
     bad = CliRunner().invoke(main, ["analyze", "both", "--database", database, "--out", str(out),
                                     "--machine", str(tmp_path / "nope.csv")])
     assert bad.exit_code == 1 and "no machine evaluation at" in bad.output
+
+
+def test_the_screening_record_becomes_a_table_per_condition():
+    settings = {"screening": {"kept_unusable": False, "items": 12, "unusable": 3, "left_out": 3, "by_condition": [
+        {"model": "mlp", "attack": "mi-face", "countermeasure": "none", "blur": "", "items": 10, "unusable": 3,
+         "left_out": 3, "reasons": {"grain": 2, "constant": 1}},
+        {"model": "softmax", "attack": "mi-face", "countermeasure": "none", "blur": "", "items": 2, "unusable": 0,
+         "left_out": 0, "reasons": {}}]}}
+    table = screening_table(settings).set_index("model")
+    assert table.loc["mlp", "left_out"] == 3 and table.loc["mlp", "reasons"] == "constant 1, grain 2"
+    assert table.loc["softmax", "reasons"] == "" and screening_table({}).empty
