@@ -219,8 +219,9 @@ def serve(url: str, bind: str, workers: int, threads: int) -> None:
 @click.option("--concurrency", type=int, default=8, show_default=True, help="Bots working at the same time.")
 @click.option("--url", "base_url", help="A running survey server (default: serve --database on a free local port "
               "while the panel works).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Profiles, skills and choices of the bots.")
-@click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Write the panel (profile, skill, answers).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Kinds, efficiencies and choices of the bots.")
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False),
+              help="Write the panel (worker, kind, efficiency, absent criterion, answers).")
 @survey_errors
 def simulate(url, study, n_workers, hits_per_worker, concurrency, base_url, seed, csv_out) -> None:
     """Send a panel of worker bots through STUDY (its name, id or link) over HTTP, as people would take it."""
