@@ -184,6 +184,8 @@ class PrivateTraining:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
             warnings.filterwarnings("ignore", message=".*[Ff]ull backward hook.*")  # hooks on frozen inputs
+            # each DAE phase samples the same 280 photos (encoded by the layers below): one logical dataset
+            warnings.filterwarnings("ignore", message=".*detected new dataset object.*")
             private, optimizer, criterion, loader = self.engine.make_private(
                 module=module, optimizer=optimizer, data_loader=loader, criterion=loss_fn,
                 noise_multiplier=self.noise_multiplier, max_grad_norm=self.privacy.max_grad_norm,
