@@ -164,6 +164,8 @@ class BundleScores:
 
 
 def score_bundle(bundle: Bundle, recogniser: Recogniser) -> BundleScores:
+    if not bundle.items:
+        raise ValueError(f"{bundle.root or 'the bundle'} has no reconstructions to evaluate")
     split = bundle.dataset.get("split") or {}
     labels = np.array([subject_label(i.subject) for i in bundle.items])
     numbers = [split.get(i.subject, {}).get("train") or list(range(1, 11)) for i in bundle.items]
