@@ -29,7 +29,8 @@ answer, and arrivals are spread over one think time; --steps gives the numbers o
 
 CPU, in cores, for every run: the client's (this process's CPU time for the crowd; wrk's from getrusage for
 /hello), the server's (its gunicorn processes, /proc), PostgreSQL's (its processes) and the whole machine's busy
-cores (/proc/stat), so a run disturbed by other work on the machine shows. Results: bench/results/cycle.json and
+cores (/proc/stat), so a run disturbed by other work on the machine shows; and the median time of a bare durable SQLite
+commit on the same disk just before the run, the floor under every write. Results: bench/results/cycle.json and
 cycle_think.json.
 """
 from __future__ import annotations
@@ -43,6 +44,7 @@ import random
 import re
 import resource
 import secrets
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -352,18 +354,24 @@ def run_crowd(base: str, slug: str, prefix: str, mode: str, people: int, hits: i
             "cpu_cores": cpu, "seconds": seconds}
 
 
-def fsync_ms(folder: Path, n: int = 20) -> float:
-    """Median time of a 4 KiB write + fsync in ``folder``: what one durable SQLite commit waits for at least."""
-    path = folder / f"fsync-{secrets.token_hex(4)}"
+def sqlite_commit_ms(folder: Path, n: int = 30) -> float:
+    """Median time of one durable SQLite commit (WAL, synchronous=FULL, one row) in ``folder``: the least a survey
+    write holds the writer lock for, on this disk, at this moment (other programs' writes slow it down)."""
+    path = folder / f"commit-{secrets.token_hex(4)}.db"
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("CREATE TABLE t (x INTEGER)")
     times = []
-    with open(path, "wb") as handle:
-        for _ in range(n):
-            handle.write(b"x" * 4096)
-            handle.flush()
-            started = time.perf_counter()
-            os.fsync(handle.fileno())
-            times.append((time.perf_counter() - started) * 1000)
-    path.unlink()
+    for k in range(n):
+        started = time.perf_counter()
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("INSERT INTO t VALUES (?)", (k,))
+        connection.execute("COMMIT")
+        times.append((time.perf_counter() - started) * 1000)
+    connection.close()
+    for leftover in folder.glob(path.name + "*"):
+        leftover.unlink()
     return round(statistics.median(times), 2)
 
 
@@ -425,7 +433,7 @@ def saturation_run(kind: str, args, workdir: Path) -> dict:
         port = 20000 + random.randrange(20000)
         base = f"http://127.0.0.1:{port}"
         server = start_server(url, port, args.workers, args.threads)
-        disk = fsync_ms(workdir)
+        disk = sqlite_commit_ms(workdir)
         try:
             hello = wrk_hello(base, args.people, args.seconds, server.pid)
             reload_ = run_crowd(base, slug, f"R{secrets.token_hex(3)}", "reload", args.people, args.hits,
@@ -442,7 +450,7 @@ def saturation_run(kind: str, args, workdir: Path) -> dict:
     hello_per_s = hello["requests"] / (hello["duration_us"] / 1e6)
     pages_per_s = len(reload_["latency_us"]["page"]) / args.seconds
     cycles_per_s = cycle["counts"]["answers_in_window"] / args.seconds
-    return {"database": kind, "load_average": os.getloadavg(), "fsync_ms": disk,
+    return {"database": kind, "load_average": os.getloadavg(), "sqlite_commit_ms": disk,
             "hello_per_s": round(hello_per_s), "hello_p95_ms": hello["p95_us"] / 1000,
             "hello_cpu_cores": hello["cpu_cores"],
             "pages_per_s": round(pages_per_s, 1), "page_ratio": pages_per_s / hello_per_s,
@@ -520,7 +528,7 @@ def main() -> None:
                 for _ in range(args.repeats):
                     run = saturation_run(kind, args, Path(tmp))
                     runs.append(run)
-                    print(json.dumps({k: run[k] for k in ("database", "fsync_ms", "hello_per_s", "pages_per_s",
+                    print(json.dumps({k: run[k] for k in ("database", "sqlite_commit_ms", "hello_per_s", "pages_per_s",
                                                           "page_ratio", "cycles_per_s", "cycle_ratio", "answers")}),
                           flush=True)
                     print(json.dumps({"cycle_latency": run["cycle"]["kinds"], "cpu": run["cycle"]["cpu_cores"],

@@ -67,8 +67,8 @@ def test_reload_and_back_resume_and_a_repeated_submit_stores_one_answer(app, cli
 
 
 def test_showing_a_task_reads_once_and_writes_nothing(app, client, db, bundle_dir, monkeypatch):
-    """A task page (first view or reload) is one SELECT, no write, and on SQLite never the writer lock; only
-    handing out a HIT writes."""
+    """A task page (first view or reload) is one SELECT, no write, and on SQLite never the writer lock, nor are its
+    images; only handing out a HIT and the answer write."""
     study = new_study(app, bundle_dir, hit_size=3)
     join(client, study, "W1")
     answer(client, study, client.get(f"/s/{study.slug}/task").text)  # the first page made the HIT
@@ -84,7 +84,10 @@ def test_showing_a_task_reads_once_and_writes_nothing(app, client, db, bundle_di
             page = client.get(f"/s/{study.slug}/task")
             assert "Task 2 of 3" in page.text
             assert len(statements) == 1 and statements[0].lstrip().upper().startswith("SELECT"), statements
-        assert locks == []
+        for url in re.findall(r'src="(/img/[^"]+)"', page.text):  # new image tokens: read, never locked
+            assert client.get(url).status_code == 200
+        assert locks == [] and not any(s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+                                       for s in statements)
         assert not app.jinja_env.auto_reload  # templates are compiled once, then taken from Jinja's cache
         assert answer(client, study, page.text).status_code == 303
         assert len(locks) == (1 if engine.dialect.name == "sqlite" else 0)  # the answer is the write
