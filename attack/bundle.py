@@ -20,6 +20,21 @@ from PIL import Image, UnidentifiedImageError
 FORMAT = "mi-harness/bundle"
 VERSION = 1
 ATTACKS = ("mi-face", "mi-face-blackbox", "deblur", "external")
+ATTACK_OPTIONS = ("tv",)
+"""What may follow an attack's name after '+': the options that make it a different condition for people
+(``mi-face+tv``: MI-Face with the total-variation image prior), so the survey and the analysis group it apart."""
+
+
+def known_attack(name: object) -> bool:
+    """An attack of ``ATTACKS``, optionally with ``+OPTION`` suffixes from ``ATTACK_OPTIONS``."""
+    if not isinstance(name, str):
+        return False
+    base, *options = name.split("+")
+    return base in ATTACKS and all(option in ATTACK_OPTIONS for option in options)
+
+
+def attack_choices() -> str:
+    return ", ".join(ATTACKS) + " (each optionally +" + "/+".join(ATTACK_OPTIONS) + ")"
 ROLES = ("train", "validation")
 ITEM_NUMBERS = ("confidence", "iterations", "queries", "seconds")
 
@@ -215,8 +230,8 @@ def read_bundle(folder: str | os.PathLike) -> Bundle:
         elif item.id in seen:
             problems.append(f"{where}: duplicate id")
         seen.add(item.id)
-        if item.attack not in ATTACKS:
-            problems.append(f"{where}: attack {item.attack!r} must be one of {', '.join(ATTACKS)}")
+        if not known_attack(item.attack):
+            problems.append(f"{where}: attack {item.attack!r} must be one of {attack_choices()}")
         for name in ("subject", "model", "countermeasure"):
             if not isinstance(getattr(item, name), str) or not getattr(item, name):
                 problems.append(f"{where}: {name} must be a non-empty string")

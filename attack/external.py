@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .bundle import ATTACKS, Bundle, BundleError, Item, to_png_pixels, write_bundle
+from .bundle import Bundle, BundleError, Item, attack_choices, known_attack, to_png_pixels, write_bundle
 from .faces import HEIGHT, WIDTH, Faces, FacesError, Split, subject_label
 from .gallery import dataset_section, gallery_images
 
@@ -64,8 +64,8 @@ def convert_folder(folder: str | Path, csv_path: str | Path, destination: str | 
             problems.append(f"{where_}: {exc}")
             continue
         attack = row.get("attack") or "external"
-        if attack not in ATTACKS:
-            problems.append(f"{where_}: attack {attack!r} must be one of {', '.join(ATTACKS)}")
+        if not known_attack(attack):
+            problems.append(f"{where_}: attack {attack!r} must be one of {attack_choices()}")
             continue
         item_id = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(row["file"]).stem)
         if item_id in ids:

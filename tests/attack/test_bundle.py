@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 
 import numpy as np
@@ -128,3 +129,15 @@ def test_a_failed_write_leaves_the_old_bundle_whole(bundle_path, faces, tmp_path
     assert (bundle_path / "manifest.json").read_text() == before
     assert read_bundle(bundle_path).items[-1].id == "r2"
     assert not [p for p in bundle_path.parent.iterdir() if p.name.startswith(".")]  # no staging left behind
+
+
+@pytest.mark.parametrize("attack, ok", [("mi-face+tv", True), ("mi-face-blackbox+tv", True), ("deblur+tv", True),
+                                        ("mi-face+blur", False), ("+tv", False), ("mi-face+", False),
+                                        ("guess+tv", False)])
+def test_an_attack_may_carry_a_known_option(broken, attack, ok):
+    edit_manifest(broken, lambda m: m["items"][0].update(attack=attack))
+    if ok:
+        assert read_bundle(broken).items[0].attack == attack
+    else:
+        with pytest.raises(BundleError, match=rf"attack '{re.escape(attack)}' must be one of"):
+            read_bundle(broken)
