@@ -154,7 +154,9 @@ class PrivateTraining:
             raise ValueError(f"the expected batch size must be between 1 and the {n} training photos, got "
                              f"{cfg.batch_size}")
         self.privacy, self.cfg, self.phase_epochs, self.device = privacy, cfg, phase_epochs, device
-        self.engine = PrivacyEngine(accountant=privacy.accountant)
+        with warnings.catch_warnings():  # secure_mode (a cryptographic RNG) is off: reproducible runs, seeded
+            warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
+            self.engine = PrivacyEngine(accountant=privacy.accountant)
         self.batches_per_epoch = math.ceil(n / cfg.batch_size)  # Opacus samples each photo at 1 / this rate
         self.steps = self.batches_per_epoch * sum(phase_epochs)
         try:
@@ -182,7 +184,6 @@ class PrivateTraining:
         optimizer = torch.optim.SGD(params, lr=lr)
         loader = DataLoader(TensorDataset(inputs, targets), batch_size=self.cfg.batch_size, generator=self.generator)
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
             warnings.filterwarnings("ignore", message=".*[Ff]ull backward hook.*")  # hooks on frozen inputs
             # each DAE phase samples the same 280 photos (encoded by the layers below): one logical dataset
             warnings.filterwarnings("ignore", message=".*detected new dataset object.*")
