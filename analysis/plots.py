@@ -109,22 +109,26 @@ def reconstruction_gallery(gallery: pd.DataFrame, out_dir: Path, subjects: int =
 
 
 def people_against_machine(table: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Each group's hit rate in the lineups (with its interval) against the machine evaluator's top-1 among the
-    40 subjects: points above the diagonal are groups people recognise more often than the machine names."""
-    rows = table.dropna(subset=["hit_rate", "top1_eigen"]) if "hit_rate" in table else table.iloc[0:0]
+    """Each group's hit rate in the lineups (with its interval) against the deep face judge's hit rate on the same
+    target-present lineups (or, without it, the eigenface judge's top-1 among the 40 subjects): points above the
+    diagonal are groups people recognise more often than a face recogniser would."""
+    deep = "deep_hit_rate" in table and table["deep_hit_rate"].notna().any()
+    x, x_label = (("deep_hit_rate", "deep face judge: hit rate on the same lineups") if deep else
+                  ("top1_eigen", "eigenface judge: top-1 among 40 subjects"))
+    rows = table.dropna(subset=["hit_rate", x]) if "hit_rate" in table and x in table else table.iloc[0:0]
     if rows.empty:
         return []
     figure, axis = plt.subplots(figsize=(5, 4.2))
     for _, row in rows.iterrows():
         label = " ".join(str(row[k]) for k in ("model", "attack", "countermeasure", "blur") if row[k])
-        axis.errorbar(row["top1_eigen"], row["hit_rate"], yerr=[[row["hit_rate"] - row["hit_ci_low"]],
-                                                               [row["hit_ci_high"] - row["hit_rate"]]],
+        axis.errorbar(row[x], row["hit_rate"], yerr=[[row["hit_rate"] - row["hit_ci_low"]],
+                                                     [row["hit_ci_high"] - row["hit_rate"]]],
                       marker="o", capsize=3, linestyle="none", label=label)
     axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     axis.axhline(0.2, color="grey", linestyle="--", linewidth=1, label="random face (20%)")
     axis.set_xlim(-0.02, 1.02)
     axis.set_ylim(0, 1.02)
-    axis.set_xlabel("machine evaluator: top-1 among 40 (eigenfaces)")
+    axis.set_xlabel(x_label)
     axis.set_ylabel("people: hit rate in target-present lineups")
     axis.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
     return save(figure, out_dir, "people_against_machine")

@@ -17,14 +17,21 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from analysis.load import from_database, reconstruction_gallery, study_settings
-from analysis.machine import read_machine_scores
+from analysis.load import from_database, reconstruction_gallery, study_lineups, study_settings
+from analysis.machine import deep_lineup_answers, read_machine_scores
 from analysis.report import write_report
 from attack.bundle import read_bundle
 from attack.checkpoints import save_checkpoint
 from attack.evaluate import DEFAULT_GROUPING, Recogniser, evaluate_bundle, groups_as_rows
 from attack.faces import Faces, Split, load_faces
 from attack.models import ARCHITECTURES
+from attack.private_training import (
+    PrivacyConfig,
+    checkpoint_name,
+    dp_train_config,
+    private_checkpoint_metadata,
+    train_private_model,
+)
 from attack.reconstruct import AttackRequest, run_attack, save_to_bundle
 from attack.training import TrainConfig, checkpoint_metadata, train_model
 from survey_app import migrate
@@ -51,15 +58,20 @@ class DemoPlan:
     faces_dir: str | None = None
     models: tuple[str, ...] = ARCHITECTURES
     labels: list[int] = field(default_factory=lambda: list(range(40)))
+    smooth_models: tuple[str, ...] = ("mlp",)  # white-box again with the "smooth" preset (attack mi-face+tv)
     blackbox_models: tuple[str, ...] = ("softmax", "dae")
     blackbox_labels: list[int] = field(default_factory=lambda: [0, 8, 16, 24, 32])
     rounding: tuple[str, ...] = PAPER_ROUNDING
     query_budget: int = 20_000
     deblur: tuple[str, ...] = ("softmax:gaussian:8",)  # MODEL:BLUR
     deblur_labels: list[int] = field(default_factory=lambda: list(range(0, 40, 4)))
+    dp: tuple[str, ...] = ("softmax:8",)  # MODEL:EPSILON: DP-SGD models (delta 1e-5), inverted white-box
+    dp_labels: list[int] = field(default_factory=lambda: list(range(0, 40, 4)))
     study: str = "demo"
     runs: int = 3
     answers_per_item: int = 5
+    gold_items: int = 20  # real photos as probes: the skilled rule is then measured on them, not on the study
+    gold_per_hit: int = 2
     hit_size: int = 10
     workers: int | None = None  # None: enough bots for every answer the study needs
     hits_per_worker: int = 3
@@ -117,6 +129,11 @@ def attack_requests(plan: DemoPlan) -> list[tuple[str, str, AttackRequest]]:
         out.append((f"attack:{model}:whitebox:{plan.labels}", f"white-box MI-Face on {model}, "
                     f"{len(plan.labels)} subjects", AttackRequest(plan.models_dir / f"{model}.pt", plan.labels,
                                                                   device=plan.device, seed=plan.seed)))
+    for model in plan.smooth_models:
+        out.append((f"attack:{model}:whitebox-smooth:{plan.labels}", f"white-box MI-Face on {model} with the "
+                    f"smooth preset (image prior), {len(plan.labels)} subjects",
+                    AttackRequest(plan.models_dir / f"{model}.pt", plan.labels, preset="smooth", device=plan.device,
+                                  seed=plan.seed)))
     for model in plan.blackbox_models:
         for level in plan.rounding:
             out.append((f"attack:{model}:blackbox:{level}:{plan.blackbox_labels}:{plan.query_budget}",
@@ -124,6 +141,11 @@ def attack_requests(plan: DemoPlan) -> list[tuple[str, str, AttackRequest]]:
                         AttackRequest(plan.models_dir / f"{model}.pt", plan.blackbox_labels, "blackbox", level,
                                       mi_face={"query_budget": plan.query_budget}, device=plan.device,
                                       seed=plan.seed)))
+    for model, epsilon in dp_models(plan):
+        path = plan.models_dir / checkpoint_name(model, PrivacyConfig(epsilon))
+        out.append((f"attack:{path.stem}:whitebox:{plan.dp_labels}", f"white-box MI-Face on {model} trained with "
+                    f"DP-SGD at epsilon {epsilon:g}, {len(plan.dp_labels)} subjects",
+                    AttackRequest(path, plan.dp_labels, device=plan.device, seed=plan.seed)))
     for spec in plan.deblur:
         model, _, blur = spec.partition(":")
         out.append((f"attack:{model}:deblur:{blur}:{plan.deblur_labels}",
@@ -133,20 +155,39 @@ def attack_requests(plan: DemoPlan) -> list[tuple[str, str, AttackRequest]]:
     return out
 
 
+def dp_models(plan: DemoPlan) -> list[tuple[str, float]]:
+    """(architecture, epsilon) of each MODEL:EPSILON in the plan's DP condition."""
+    out = []
+    for spec in plan.dp:
+        model, _, epsilon = spec.partition(":")
+        try:
+            out.append((model, float(epsilon)))
+        except ValueError:
+            raise DemoError(f"a DP model is MODEL:EPSILON, e.g. softmax:8, not {spec!r}") from None
+    return out
+
+
 def check_plan(plan: DemoPlan) -> None:
-    used = set(plan.models) | set(plan.blackbox_models) | {s.partition(":")[0] for s in plan.deblur}
+    used = set(plan.models) | set(plan.smooth_models) | set(plan.blackbox_models) | \
+        {s.partition(":")[0] for s in plan.deblur} | {model for model, _ in dp_models(plan)}
     unknown = sorted(used - set(ARCHITECTURES))
     if unknown:
         raise DemoError(f"unknown model {', '.join(unknown)} (models: {', '.join(ARCHITECTURES)})")
     if any(not s.partition(":")[2] for s in plan.deblur):
         raise DemoError("a deblurring item is MODEL:BLUR, e.g. softmax:gaussian:8")
-    if not plan.models and not plan.blackbox_models and not plan.deblur:
+    for _, epsilon in dp_models(plan):
+        try:
+            PrivacyConfig(epsilon)
+        except ValueError as exc:
+            raise DemoError(f"DP condition: {exc}") from None
+    if not plan.models and not plan.smooth_models and not plan.blackbox_models and not plan.deblur and not plan.dp:
         raise DemoError("the plan has no attack to run")
 
 
 def train_missing(plan: DemoPlan, faces: Faces, state: State) -> None:
     """Train each model the plan uses that has no checkpoint yet (an existing one is reused, as `train` does)."""
-    used = dict.fromkeys([*plan.models, *plan.blackbox_models, *(s.partition(":")[0] for s in plan.deblur)])
+    used = dict.fromkeys([*plan.models, *plan.smooth_models, *plan.blackbox_models,
+                          *(s.partition(":")[0] for s in plan.deblur)])
     for arch in used:
         path = plan.models_dir / f"{arch}.pt"
         if path.exists():
@@ -159,6 +200,20 @@ def train_missing(plan: DemoPlan, faces: Faces, state: State) -> None:
         model, result = train_model(arch, faces, split, cfg, plan.device)
         save_checkpoint(path, model, checkpoint_metadata(model, split, cfg, result, faces))
         state.mark(f"train:{arch}", time.perf_counter() - start, validation_accuracy=result.validation_accuracy)
+    for arch, epsilon in dp_models(plan):
+        privacy = PrivacyConfig(epsilon)
+        path = plan.models_dir / checkpoint_name(arch, privacy)
+        if path.exists():
+            say(f"- {arch} with DP-SGD at epsilon {epsilon:g}: reusing {path}")
+            continue
+        say(f"- training {arch} with DP-SGD at epsilon {epsilon:g} (no checkpoint in {plan.models_dir})")
+        start = time.perf_counter()
+        split = Split.make(0)
+        cfg = dp_train_config(arch, seed=plan.seed)
+        model, result, report = train_private_model(arch, faces, split, cfg, privacy, plan.device)
+        save_checkpoint(path, model, private_checkpoint_metadata(model, split, cfg, result, faces, report))
+        state.mark(f"train:{path.stem}", time.perf_counter() - start,
+                   validation_accuracy=result.validation_accuracy, epsilon_spent=report["spent_epsilon"])
 
 
 def forget_missing(plan: DemoPlan, state: State) -> None:
@@ -212,12 +267,15 @@ def make_study(plan: DemoPlan, state: State) -> None:
         engine = make_engine(url)
         with Session(engine, expire_on_commit=False) as db:
             study = db.scalar(select(Study).where(Study.name == plan.study))
-            if study is not None and summary(db, study)["items"] != len(read_bundle(plan.bundle).items):
+            if study is not None and study.settings.get("screening", {}).get("items") != \
+                    len(read_bundle(plan.bundle).items):
                 raise DemoError(f"{plan.work / 'survey.db'} already has a study {plan.study!r} of another bundle "
                                 "(the plan changed since it was made): remove the folder or pass another --work")
             if study is None:  # else the study was stored just before an interruption: adopt it
                 study = create_from_source(db, plan.study, {"runs": plan.runs, "hit_size": plan.hit_size,
                                                             "answers_per_item": plan.answers_per_item,
+                                                            "gold_items": plan.gold_items,
+                                                            "gold_per_hit": plan.gold_per_hit,
                                                             "seed": plan.seed}, bundle=str(plan.bundle))
             for number in range(1, plan.runs + 1):
                 set_run_status(db, study, number, "open")
@@ -287,9 +345,11 @@ def report(plan: DemoPlan, machine_csv: Path, state: State) -> tuple[Path, pd.Da
     url = plan.database_url
     start = time.perf_counter()
     frame = from_database(url, plan.study)
-    out = write_report(frame, plan.work / "report", f"mi-harness demo: study {plan.study!r}",
-                       study_settings(url, plan.study), gallery=reconstruction_gallery(url, plan.study),
-                       machine=read_machine_scores(machine_csv))
+    settings = study_settings(url, plan.study)
+    lineups, images = study_lineups(url, plan.study)
+    out = write_report(frame, plan.work / "report", f"mi-harness demo: study {plan.study!r}", settings,
+                       gallery=reconstruction_gallery(url, plan.study), machine=read_machine_scores(machine_csv),
+                       deep_lineups=deep_lineup_answers(lineups, images, bool(settings.get("allow_absent", True))))
     state.mark("report", time.perf_counter() - start, answers=len(frame))
     return out, frame
 

@@ -16,11 +16,12 @@ from survey_app.server import mi_harness_command
 
 pytestmark = pytest.mark.slow
 
-# softmax only: 8 white-box items, 2 x 2 black-box ones and 2 deblurring ones = 14 items, 2 answers each per run
-REDUCED = ["--models", "softmax", "--labels", "1-8", "--blackbox-models", "softmax", "--blackbox-labels", "1,2",
-           "--rounding", "none,round:0.05", "--query-budget", "2000", "--deblur-labels", "1,2",
-           "--answers-per-item", "2"]
-ITEMS, ANSWERS = 14, 14 * 2 * 3
+# softmax only: 8 white-box items, 2 x 2 black-box ones and 2 deblurring ones = 14 items, 2 answers each per run;
+# screening leaves out the ones no person could use (the study records which)
+REDUCED = ["--models", "softmax", "--smooth-models", "", "--dp", "", "--gold-items", "0", "--labels", "1-8",
+           "--blackbox-models", "softmax", "--blackbox-labels", "1,2", "--rounding", "none,round:0.05",
+           "--query-budget", "2000", "--deblur-labels", "1,2", "--answers-per-item", "2"]
+BUNDLE_ITEMS, ANSWERS_PER_ITEM, RUNS = 14, 2, 3
 
 
 def demo_command(tmp_path: Path) -> list[str]:
@@ -47,14 +48,30 @@ def answers_by_group(connection) -> dict[tuple, tuple[int, int]]:
     return {tuple(r[:4]): (r[4], r[5]) for r in rows}
 
 
+def screening(tmp_path: Path) -> dict:
+    with database(tmp_path) as connection:
+        return json.loads(connection.execute("SELECT settings FROM study").fetchone()[0])["screening"]
+
+
+def expected_answers(tmp_path: Path) -> int:
+    """Every item the study kept, answered ANSWERS_PER_ITEM times in each run."""
+    record = screening(tmp_path)
+    assert record["items"] == BUNDLE_ITEMS and not record["kept_unusable"]
+    with database(tmp_path) as connection:
+        kept = connection.execute("SELECT count(*) FROM item WHERE NOT is_gold").fetchone()[0]
+    assert kept == BUNDLE_ITEMS - record["left_out"] > 0
+    return kept * ANSWERS_PER_ITEM * RUNS
+
+
 def check_complete(tmp_path: Path) -> None:
+    answers = expected_answers(tmp_path)
     with database(tmp_path) as connection:
         total = connection.execute("SELECT count(*) FROM answer").fetchone()[0]
         doubled = connection.execute("SELECT count(*) FROM (SELECT run_id, worker_id, lineup_id FROM answer "
                                      "GROUP BY 1, 2, 3 HAVING count(*) > 1)").fetchone()[0]
         per_run = dict(connection.execute("SELECT r.number, count(*) FROM answer a JOIN run r ON r.id = a.run_id "
                                           "GROUP BY 1").fetchall())
-    assert total == ANSWERS and doubled == 0 and per_run == {1: ANSWERS // 3, 2: ANSWERS // 3, 3: ANSWERS // 3}
+    assert total == answers and doubled == 0 and per_run == {run: answers // RUNS for run in range(1, RUNS + 1)}
 
 
 def test_the_demo_from_an_empty_directory(tmp_path, faces_dir):
@@ -67,13 +84,16 @@ def test_the_demo_from_an_empty_directory(tmp_path, faces_dir):
 
     with database(tmp_path) as connection:
         expected = answers_by_group(connection)
-        workers = {w for (w,) in connection.execute("SELECT external_id FROM worker")}
+        workers = {w for (w,) in connection.execute(
+            "SELECT DISTINCT w.external_id FROM worker w JOIN answer a ON a.worker_id = w.id")}
     table = list(csv.DictReader(open(work / "report" / "tables" / "accuracy_all.csv")))
     assert {(r["model"], r["attack"], r["countermeasure"], r["blur"]): (int(r["answers"]), int(r["correct"]))
             for r in table} == expected
-    assert set(expected) == {("softmax", "mi-face", "none", ""), ("softmax", "mi-face-blackbox", "none", ""),
-                             ("softmax", "mi-face-blackbox", "round:0.05", ""), ("softmax", "deblur", "none",
-                                                                                 "gaussian:8")}
+    conditions = {("softmax", "mi-face", "none", ""), ("softmax", "mi-face-blackbox", "none", ""),
+                  ("softmax", "mi-face-blackbox", "round:0.05", ""), ("softmax", "deblur", "none", "gaussian:8")}
+    left_out = {(r["model"], r["attack"], r["countermeasure"], r["blur"]) for r in screening(tmp_path)["by_condition"]
+                if r["left_out"] == r["items"]}
+    assert set(expected) == conditions - left_out and ("softmax", "mi-face", "none", "") in expected
     machine = {(r["attack"], r["countermeasure"]): r for r in
                csv.DictReader(open(work / "report" / "tables" / "people_and_machine.csv"))}
     assert machine[("mi-face", "none")]["machine_items"] == "8" and machine[("deblur", "none")]["machine_items"] == "2"
@@ -82,7 +102,10 @@ def test_the_demo_from_an_empty_directory(tmp_path, faces_dir):
     assert {r["worker"] for r in panel if int(r["answers"])} == workers
     assert {r["profile"] for r in panel} >= {"attentive"}
     page = report.read_text()
-    assert "People and the machine evaluator" in page and page.count("data:image/png;base64") >= 4
+    # accuracy per model, the machine judges beside people and the photo-beside-reconstruction figure (the
+    # rounding figure only where screening kept a rounded condition)
+    assert "People and the machine judges" in page and page.count("data:image/png;base64") >= 3
+    assert (work / "report" / "figures" / "people_against_machine.png").is_file()
 
     state = json.loads((work / "state.json").read_text())
     assert {"train:softmax", "evaluate", "study", "panel", "report"} <= set(state["done"])
@@ -116,7 +139,7 @@ def test_an_interrupted_demo_resumes_without_losing_or_doubling_answers(tmp_path
     assert process.returncode != 0, out
     with database(tmp_path) as connection:
         interrupted = connection.execute("SELECT count(*) FROM answer").fetchone()[0]
-    assert 10 <= interrupted < ANSWERS
+    assert 10 <= interrupted < expected_answers(tmp_path)
     state = json.loads((tmp_path / "work" / "state.json").read_text())
     assert "panel" not in state["done"] and state["panel_round_size"] > 0
 
