@@ -55,24 +55,39 @@ from urllib.parse import urlencode, urlsplit
 
 import numpy as np
 import requests
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_survey import PAPER, fresh_database  # noqa: E402
-
-from survey_app.db import make_engine  # noqa: E402
-from survey_app.importer import create_from_source  # noqa: E402
-from survey_app.migrate import upgrade  # noqa: E402
-from survey_app.models import Answer, Assignment, LineupFace, Worker  # noqa: E402
-from survey_app.studies import set_run_status  # noqa: E402
+from survey_app.db import make_engine
+from survey_app.importer import create_from_source
+from survey_app.migrate import upgrade
+from survey_app.models import Answer, Assignment, LineupFace, Worker
+from survey_app.studies import set_run_status
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
+PAPER = HERE.parent.parent / "shared" / "data" / "paper_reconstructions"
+POSTGRES = os.environ.get("MI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 KINDS = ("page", "image", "answer", "static", "join", "consent", "done")
 P95_LIMIT_MS = 300
 CYCLE_KINDS = ("page", "image", "answer")
 TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def fresh_database(kind: str, workdir: Path) -> tuple[str, callable]:
+    """A new SQLite file, or a new PostgreSQL schema; and the function that drops it."""
+    if kind == "sqlite":
+        return f"sqlite:///{workdir / f'bench-{secrets.token_hex(4)}.db'}", lambda: None
+    schema = f"bench_{secrets.token_hex(4)}"
+    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+
+    def drop():
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+    return f"{POSTGRES}?options=-csearch_path%3D{schema}", drop
 
 
 def process_cpu(pids: list[int]) -> float:
