@@ -16,13 +16,12 @@ import json
 import os
 import platform
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
 import torch
 
-from attack.bundle import ATTACKS, read_bundle
+from attack.bundle import read_bundle
 from attack.checkpoints import load_checkpoint, save_checkpoint
 from attack.evaluate import Recogniser, evaluate_bundle, groups_as_rows
 from attack.faces import Split, load_faces, subject_name
@@ -71,8 +70,6 @@ def attack_all(checkpoints: list[Path], bundle_dir: Path, faces, preset: str) ->
                 continue
         started = time.perf_counter()
         output = run_attack(AttackRequest(path, list(range(40)), preset=preset, show_progress=False), faces)
-        if any(i.attack not in ATTACKS for i in output.items):  # "mi-face+tv" before bundles accept it
-            output.items[:] = [replace(i, attack="mi-face") for i in output.items]
         save_to_bundle(output, bundle_dir, faces)
         print(f"attacked {path} ({preset}): {time.perf_counter() - started:.0f}s", flush=True)
 
@@ -111,8 +108,8 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, default=Path("runs/models"), help="non-private checkpoints")
     parser.add_argument("--work", type=Path, default=Path("runs/dp"))
     parser.add_argument("--presets", default="paper,smooth",
-                        help="MI-Face settings (reconstruct.PRESETS): paper = Algorithm 1 as published; faces = the "
-                             "normalized step and a total-variation prior (named faces in an earlier version)")
+                        help="MI-Face settings (reconstruct.PRESETS): paper = Algorithm 1 as published; smooth = "
+                             "-log f, the normalized step and a total-variation prior")
     args = parser.parse_args()
     archs, epsilons = args.models.split(","), [float(e) for e in args.epsilons.split(",")]
     faces = load_faces()
