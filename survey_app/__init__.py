@@ -7,6 +7,7 @@ from pathlib import Path
 
 from flask import Flask, current_app, request, url_for
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.security import safe_join
 
 from . import db, migrate
 from .config import Config
@@ -16,8 +17,12 @@ STATIC_MAX_AGE = 365 * 24 * 3600
 
 
 @lru_cache(maxsize=64)
-def _static_version(folder: str, filename: str) -> str:
-    return hashlib.sha256((Path(folder) / filename).read_bytes()).hexdigest()[:12]
+def _static_version(folder: str, filename: str) -> str | None:
+    """The first 12 hex digits of the file's SHA-256; None for a name outside the static folder or no file."""
+    path = safe_join(folder, filename)
+    if path is None or not Path(path).is_file():
+        return None
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
 
 def static_url(filename: str) -> str:
@@ -34,7 +39,8 @@ class SurveyApp(Flask):
     def get_send_file_max_age(self, filename: str | None) -> int | None:
         """A versioned static URL (as ``static_url`` writes it) never changes: cache it for a year. Any other URL is
         revalidated each time by its ETag."""
-        if filename and request.args.get("v") == _static_version(self.static_folder, filename):
+        version = request.args.get("v")
+        if filename and version and version == _static_version(self.static_folder, filename):
             return STATIC_MAX_AGE
         return None
 

@@ -3,6 +3,7 @@ import re
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import event, func, select
 
 from survey_app.db import _LockedConnection
@@ -134,6 +135,14 @@ def test_static_files_are_cached_for_a_year_under_versioned_urls(app, client, bu
         assert client.get(url.split("?")[0], headers={"If-None-Match": etag}).status_code == 304
     stale = client.get("/static/style.css?v=000000000000")  # an old version's URL is not cached for a year
     assert "max-age=31536000" not in stale.headers.get("Cache-Control", "")
+
+
+@pytest.mark.parametrize("path", ["/static/nope.css", "/static/nope.css?v=0123456789ab", "/static/../__init__.py?v=1",
+                                  "/static/..%2F__init__.py?v=1", "/static/../templates?v=1", "/static/?v=1"])
+def test_a_missing_or_escaping_static_path_is_a_404_and_reads_nothing_outside(app, client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert "max-age=31536000" not in response.headers.get("Cache-Control", "")
 
 
 def test_never_the_same_item_twice_in_a_run_and_least_answered_first(app, db, bundle_dir):
