@@ -3,9 +3,11 @@
 A response time needs the moment the server first showed the lineup. Writing it to the database would make every
 page view a write (on SQLite: a turn at the single writer lock); instead the first view of a task puts
 ``[assignment token, milliseconds since the epoch]`` in the session cookie, which Flask signs with the server's key,
-and the answer reads it back in its own transaction. A reload finds the entry and keeps it, so it cannot restart the
-clock; a cookie the server did not sign is not a session at all; an entry for another task (an old cookie replayed,
-a form from another tab) gives no time, and the answer is refused unless it is a repeat of one already stored.
+and the answer reads it back in its own transaction. A reload finds the entry and keeps it, so a reload does not
+restart the clock; a cookie the server did not sign is not a session at all; an entry for another task (an old cookie
+replayed, a form from another tab) gives no time, and the answer is refused unless it is a repeat of one already
+stored. The limit: the cookie is the worker's, so one who restores an older cookie and reloads restarts the clock of
+the task they are on (shorter, never longer); README says so.
 One entry per study, so two studies open in one browser keep their own clocks.
 """
 from __future__ import annotations

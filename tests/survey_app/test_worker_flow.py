@@ -115,7 +115,7 @@ def test_a_forged_or_replayed_shown_time_is_refused_and_stores_nothing(app, clie
     replayed = answer(client, study, second)
     assert replayed.status_code == 400 and "reload the page" in replayed.text
     assert count(db, "answer") == 1
-    client.get(f"/s/{study.slug}/task")  # shown in this session: now it is taken
+    client.get(f"/s/{study.slug}/task")  # shown in this session (the documented limit: its clock starts again)
     assert answer(client, study, second).status_code == 303 and count(db, "answer") == 2
 
 
