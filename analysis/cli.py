@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from mi_harness.deep_face import DeepJudgeUnavailable
+
 from .load import AnswersError, from_database, from_export, reconstruction_gallery, study_lineups, study_settings
 from .machine import deep_lineup_answers, read_machine_scores
 from .report import write_report
@@ -46,8 +48,9 @@ def analyze(study: str, url: str | None, export: str | None, out_dir: str, machi
             if deep_judge:
                 lineups, images = study_lineups(url, study)
                 deep = deep_lineup_answers(lineups, images, bool(settings.get("allow_absent", True)))
-    except AnswersError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (AnswersError, DeepJudgeUnavailable) as exc:
+        raise click.ClickException(f"{exc} (or pass --no-deep-judge)" if isinstance(exc, DeepJudgeUnavailable)
+                                   else str(exc)) from exc
     if frame.empty:
         raise click.ClickException(f"study {study!r} has no answers yet: nothing to analyse")
     report = write_report(frame, out_dir, f"Lineup study {study!r}", settings, method, alpha, gallery, scores,

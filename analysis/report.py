@@ -64,7 +64,7 @@ def write_report(frame: pd.DataFrame, out_dir: str | Path, title: str, settings:
         figures += plots.accuracy_per_model({"all": tables["accuracy_all_by_model_run"],
                                              "skilled": tables["accuracy_skilled_by_model_run"]}, out / "figures")
         figures += plots.accuracy_against_rounding(tables["accuracy_all"], out / "figures")
-        if machine is not None:  # the figure plots the evaluator's columns
+        if "people_and_machine" in tables:  # the deep judge's lineup hit rate, else the evaluator's top-1
             figures += plots.people_against_machine(tables["people_and_machine"], out / "figures")
     if gallery is not None:
         figures += plots.reconstruction_gallery(gallery, out / "figures")

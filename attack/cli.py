@@ -247,7 +247,7 @@ def evaluate(bundle_dir, by, json_out, csv_out, items_out, faces_dir) -> None:
 
 def csv_text(rows: list[dict]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [])  # a bundle with no items
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))  # score_bundle refuses a bundle with no items
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()

@@ -267,7 +267,9 @@ def make_study(plan: DemoPlan, state: State) -> None:
         engine = make_engine(url)
         with Session(engine, expire_on_commit=False) as db:
             study = db.scalar(select(Study).where(Study.name == plan.study))
-            if study is not None and study.settings.get("screening", {}).get("items") != \
+            # a study made before screening holds every bundle item; one made since records how many it screened
+            screened = (study.settings.get("screening") or {}).get("items") if study is not None else None
+            if study is not None and (screened if screened is not None else summary(db, study)["items"]) != \
                     len(read_bundle(plan.bundle).items):
                 raise DemoError(f"{plan.work / 'survey.db'} already has a study {plan.study!r} of another bundle "
                                 "(the plan changed since it was made): remove the folder or pass another --work")

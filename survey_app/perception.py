@@ -37,6 +37,7 @@ observer recognises, not what people do.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -124,18 +125,24 @@ def local_energy(image: np.ndarray) -> np.ndarray:
 
 
 _FACES: OrderedDict[bytes, np.ndarray] = OrderedDict()
+_FACES_LOCK = threading.Lock()  # the panel's bots run in threads and share this memory
 
 
 def _face_energy(image: np.ndarray) -> np.ndarray:
     """local_energy of a lineup photo, remembered: a study shows the same few hundred photos again and again."""
     image = np.ascontiguousarray(image, dtype=np.float64)
     key = hashlib.blake2b(image.tobytes(), digest_size=16, person=str(image.shape).encode()[:16]).digest()
-    if key not in _FACES:
-        _FACES[key] = local_energy(image)
-        if len(_FACES) > 1024:
+    with _FACES_LOCK:
+        energy = _FACES.get(key)
+        if energy is not None:
+            _FACES.move_to_end(key)
+            return energy
+    energy = local_energy(image)  # outside the lock: two threads may both compute it, never corrupt the memory
+    with _FACES_LOCK:
+        _FACES[key] = energy
+        while len(_FACES) > 1024:
             _FACES.popitem(last=False)
-    _FACES.move_to_end(key)
-    return _FACES[key]
+    return energy
 
 
 def noise_level(image: np.ndarray) -> float:

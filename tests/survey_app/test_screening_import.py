@@ -1,4 +1,5 @@
 """Screening at study creation: unusable items are left out by default, kept on request, and recorded."""
+import io
 import json
 import shutil
 
@@ -12,7 +13,8 @@ from attack.cli import main
 from survey_app.models import Item, Study
 from survey_app.studies import configure
 
-from .test_admin import api_token, make_admin
+from .conftest import csrf_of
+from .test_admin import api_token, login, make_admin, zipped
 
 UNUSABLE = {"mlp-mi-face-none-blank": ("constant", np.zeros((112, 92), np.uint8)),
             "mlp-mi-face-none-grain": ("grain", (np.random.default_rng(0).random((112, 92)) * 255).astype(np.uint8))}
@@ -99,3 +101,28 @@ def test_the_api_leaves_them_out_too_and_the_record_cannot_be_edited(app, client
     assert bad.status_code == 400
     edit = client.patch(f"/api/v1/studies/{made.json['id']}/settings", json={"screening": {}}, headers=headers)
     assert edit.status_code == 400
+
+
+@pytest.mark.parametrize("value, status, items", [("yes", 201, 44), ("", 201, 42), ("maybe", 400, None)])
+def test_a_multipart_upload_reads_keep_unusable_strictly(app, client, bundle_with_unusable, value, status, items):
+    make_admin(app)
+    headers = api_token(client)
+    form = {"name": f"zip {value}", "keep_unusable": value,
+            "bundle_zip": (io.BytesIO(zipped(bundle_with_unusable)), "b.zip")}
+    made = client.post("/api/v1/studies", data=form, headers=headers, content_type="multipart/form-data")
+    assert made.status_code == status, made.text
+    if items is not None:
+        assert made.json["items"] == items
+
+
+@pytest.mark.parametrize("box, items", [(None, 42), ("on", 44)])
+def test_the_admin_form_keeps_them_only_when_its_box_is_ticked(app, client, db, bundle_with_unusable, box, items):
+    make_admin(app)
+    login(client)
+    form = {"csrf_token": csrf_of(client.get("/admin/").text), "name": "form", "bundle": str(bundle_with_unusable)}
+    if box:
+        form["keep_unusable"] = box
+    assert client.post("/admin/studies", data=form).status_code == 303
+    study = db.scalar(select(Study).where(Study.name == "form"))
+    assert len(db.scalars(select(Item).where(Item.study_id == study.id, ~Item.is_gold)).all()) == items
+    assert study.settings["screening"]["kept_unusable"] is bool(box)
