@@ -12,6 +12,8 @@ import pandas as pd
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from mi_harness.conditions import blur_of
+
 COLUMNS = ["study", "run", "worker", "hit", "item", "subject", "model", "attack", "countermeasure", "blur", "gold",
            "target_present", "target_position", "choice", "correct", "skilled", "response_ms", "shown_at",
            "answered_at"]
@@ -77,7 +79,7 @@ def from_database(url: str, study: str) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=COLUMNS)
     params = frame.pop("params").map(lambda p: p if isinstance(p, dict) else json.loads(p or "{}"))
-    frame["blur"] = params.map(lambda p: p.get("blur") or "")
+    frame["blur"] = params.map(blur_of)
     for column in ("gold", "target_present", "correct"):
         frame[column] = frame[column].astype(bool)
     frame["target_position"] = frame["target_position"].map(lambda p: None if pd.isna(p) else int(p) + 1)
@@ -192,7 +194,7 @@ def study_lineups(url: str, study: str) -> tuple[pd.DataFrame, dict[int, bytes]]
         return pd.DataFrame(columns=["lineup", "item", "subject", "model", "attack", "countermeasure", "blur",
                                      "target_present", "target_position", "probe_image", "faces"]), images
     params = lineups.pop("params").map(lambda p: p if isinstance(p, dict) else json.loads(p or "{}"))
-    lineups["blur"] = params.map(lambda p: p.get("blur") or "")
+    lineups["blur"] = params.map(blur_of)
     lineups["target_present"] = lineups["target_present"].astype(bool)
     order = faces.groupby("lineup")["image"].apply(list)
     lineups["faces"] = lineups["lineup"].map(order)

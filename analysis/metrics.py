@@ -15,7 +15,9 @@ from statsmodels.stats.inter_rater import fleiss_kappa
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
-GROUP = ("model", "attack", "countermeasure", "blur")
+from mi_harness.conditions import CONDITION
+
+GROUP = CONDITION
 LINEUP_SIZE = 5
 CATEGORIES = ("1", "2", "3", "4", "5", "absent")
 

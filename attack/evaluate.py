@@ -20,6 +20,7 @@ import numpy as np
 from skimage.metrics import structural_similarity
 from sklearn.decomposition import PCA
 
+from mi_harness.conditions import CONDITION
 from mi_harness.deep_face import SAME_PERSON_DISTANCE, DeepFaceJudge, subject_distances, true_subject_ranks
 from mi_harness.judges import JUDGE_MEANINGS
 from mi_harness.screening import screen_image
@@ -98,7 +99,7 @@ class Recogniser:
         return float(np.mean([structural_similarity(img, ref.astype(np.float64), data_range=1.0) for ref in refs]))
 
 
-DEFAULT_GROUPING = ("model", "attack", "countermeasure", "blur")  # blur: a params key of deblurring items
+DEFAULT_GROUPING = CONDITION
 JUDGED = ("top1_deep", "top5_deep", "deep_same_person", "top1_pixel", "top5_pixel", "top1_eigen", "top5_eigen")
 """Per-item scores that an unusable item fails: the study leaves the item out, so no judge credits the attack."""
 

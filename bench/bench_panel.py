@@ -28,6 +28,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from mi_harness.conditions import blur_of
 from survey_app.models import Image as StoredImage
 from survey_app.models import Item, Lineup, LineupFace, Study
 from survey_app.perception import PIPELINE_EFFICIENCY, Observer, decide
@@ -69,7 +70,7 @@ def load_lineups(url: str, study_name: str | None, by: list[str]) -> tuple[str, 
                                    .order_by(LineupFace.position)).all()
                 params = item.params or {}
                 condition = ("gold: real photo",) + ("",) * (3 + len(by)) if item.is_gold else (
-                    item.model, item.attack, item.countermeasure, params.get("blur") or "",
+                    item.model, item.attack, item.countermeasure, blur_of(params),
                     *(str(params.get(key, "")) for key in by))
                 out.append({"condition": condition, "probe": image(item.image_id), "probe_id": item.image_id,
                             "face_ids": [f.image_id for f in faces],

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from .conditions import CONDITION
+
 SPREAD_MIN = 0.05  # p90 - p10 of grey values in [0, 1]: 13 of 255 levels
 STRUCTURE_MIN = 0.4  # share of the standard deviation left after the blur
 BLUR_SIGMA = 2 / 92  # blur width as a share of the image width (2 px on AT&T's 92 px)
@@ -77,10 +79,6 @@ def screen_image(image: np.ndarray) -> Verdict:
 def screen_images(images) -> list[Verdict]:
     """One verdict per image of an (n, H, W[, 3]) array or an iterable of images."""
     return [screen_image(image) for image in images]
-
-
-CONDITION = ("model", "attack", "countermeasure", "blur")
-"""What a study's record counts unusable items by (the analysis's groups)."""
 
 
 def screening_record(conditions: list[dict[str, str]], ids: list[str], verdicts: list[Verdict],

@@ -22,7 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attack.bundle import Bundle, BundleError, read_bundle
-from mi_harness.screening import CONDITION, screen_image, screening_record
+from mi_harness.conditions import CONDITION, blur_of
+from mi_harness.screening import screen_image, screening_record
 
 from .lineups import LineupError, Target, plan_lineups
 from .models import Image, Item, Lineup, LineupFace, Run, Study
@@ -83,14 +84,15 @@ def _png(bundle: Bundle, relative: str) -> bytes:
 def screen_bundle(bundle: Bundle, keep_unusable: bool) -> tuple[list, dict]:
     """The items a study shows (all, or the usable ones) and the screening record the study keeps."""
     verdicts = [screen_image(bundle.load_image(it.image)) for it in bundle.items]
-    conditions = [{**{k: getattr(it, k) for k in CONDITION[:3]}, "blur": (it.params or {}).get("blur") or ""}
+    conditions = [{**{k: getattr(it, k) for k in CONDITION[:3]}, "blur": blur_of(it.params)}
                   for it in bundle.items]
     record = screening_record(conditions, [it.id for it in bundle.items], verdicts, keep_unusable)
     shown = [it for it, v in zip(bundle.items, verdicts) if keep_unusable or v.usable]
     if bundle.items and not shown:
         reasons = ", ".join(sorted({v.reason for v in verdicts}))
         raise ImportProblem(f"all {len(verdicts)} items of the bundle are unusable ({reasons}); nothing to show "
-                            "people (keep them with --keep-unusable, keep_unusable in the API, or the admin form's box)")
+                            "people (keep them with --keep-unusable, keep_unusable in the API, or the admin form's "
+                            "box)")
     return shown, record
 
 

@@ -41,7 +41,9 @@ def test_the_report_matches_the_database(app, database, tmp_path, bundle_dir):
     assert (out / "figures" / "accuracy_per_model.svg").is_file()
     assert (out / "figures" / "accuracy_against_rounding.png").is_file()  # none vs round:0.01 in the test bundle
     assert (out / "figures" / "reconstruction_gallery.png").is_file()
-    assert page.count("data:image/png;base64") == 3
+    # the deep judge answers the study's lineups by default, so people stand beside it without --machine
+    assert (out / "figures" / "people_against_machine.png").is_file()
+    assert page.count("data:image/png;base64") == 4
 
 
 def test_empty_and_tiny_studies_get_a_message_not_a_crash(app, database, tmp_path, bundle_dir):
