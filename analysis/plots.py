@@ -49,28 +49,29 @@ def accuracy_per_model(by_run: dict[str, pd.DataFrame], out_dir: Path) -> list[P
 
 
 def accuracy_against_rounding(table: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Accuracy against the rounding level r of round:r (the unprotected model at the left), per model."""
-    figure, axis = plt.subplots(figsize=(5.5, 3.6))
-    plotted = False
+    """Accuracy against the rounding level r of round:r (the unprotected model at the left), per model. Every
+    series shares one axis of levels, so a level screening emptied for one model does not shift the others."""
+    series = {}
     for (model, attack), rows in table.groupby(["model", "attack"]):
         levels = []
         for _, row in rows.iterrows():
             match = ROUNDING.match(row["countermeasure"])
             if row["countermeasure"] == "none" or match:
                 levels.append((float(match.group(1)) if match else 0.0, row))
-        if len(levels) < 2:
-            continue
-        levels.sort(key=lambda pair: pair[0])
-        x = list(range(len(levels)))
-        y = [r["accuracy"] for _, r in levels]
-        axis.errorbar(x, y, yerr=[[r["accuracy"] - r["ci_low"] for _, r in levels],
-                                  [r["ci_high"] - r["accuracy"] for _, r in levels]],
-                      marker="o", capsize=3, label=f"{model} ({attack})")
-        axis.set_xticks(x, ["none" if level == 0 else f"{level:g}" for level, _ in levels])
-        plotted = True
-    if not plotted:
-        plt.close(figure)
+        if len(levels) >= 2:
+            series[(model, attack)] = sorted(levels, key=lambda pair: pair[0])
+    if not series:
         return []
+    every_level = sorted({level for levels in series.values() for level, _ in levels})
+    position = {level: k for k, level in enumerate(every_level)}
+    figure, axis = plt.subplots(figsize=(5.5, 3.6))
+    for (model, attack), levels in series.items():
+        y = [r["accuracy"] for _, r in levels]
+        axis.errorbar([position[level] for level, _ in levels], y,
+                      yerr=[[r["accuracy"] - r["ci_low"] for _, r in levels],
+                            [r["ci_high"] - r["accuracy"] for _, r in levels]],
+                      marker="o", capsize=3, label=f"{model} ({attack})")
+    axis.set_xticks(list(position.values()), ["none" if level == 0 else f"{level:g}" for level in position])
     axis.set_xlabel("confidences rounded to")
     axis.set_ylabel("identification accuracy")
     axis.set_ylim(0, 1)

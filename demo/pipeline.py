@@ -349,7 +349,9 @@ def report(plan: DemoPlan, machine_csv: Path, state: State) -> tuple[Path, pd.Da
     frame = from_database(url, plan.study)
     settings = study_settings(url, plan.study)
     lineups, images = study_lineups(url, plan.study)
-    out = write_report(frame, plan.work / "report", f"mi-harness demo: study {plan.study!r}", settings,
+    # the answers are bots': the title says so wherever the report is read
+    title = f"mi-harness demo: study {plan.study!r}, answered by the simulated panel (bots, not people)"
+    out = write_report(frame, plan.work / "report", title, settings,
                        gallery=reconstruction_gallery(url, plan.study), machine=read_machine_scores(machine_csv),
                        deep_lineups=deep_lineup_answers(lineups, images, bool(settings.get("allow_absent", True))))
     state.mark("report", time.perf_counter() - start, answers=len(frame))
