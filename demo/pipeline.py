@@ -185,35 +185,33 @@ def check_plan(plan: DemoPlan) -> None:
 
 
 def train_missing(plan: DemoPlan, faces: Faces, state: State) -> None:
-    """Train each model the plan uses that has no checkpoint yet (an existing one is reused, as `train` does)."""
+    """Train each model the plan uses that has no checkpoint yet (an existing one is reused, as `train` does):
+    the plain ones, then the DP-SGD ones, each under its checkpoint name."""
     used = dict.fromkeys([*plan.models, *plan.smooth_models, *plan.blackbox_models,
                           *(s.partition(":")[0] for s in plan.deblur)])
-    for arch in used:
-        path = plan.models_dir / f"{arch}.pt"
-        if path.exists():
-            say(f"- {arch}: reusing {path}")
-            continue
-        say(f"- training {arch} (no checkpoint in {plan.models_dir})")
-        start = time.perf_counter()
-        split = Split.make(0)
-        cfg = TrainConfig.for_architecture(arch, seed=plan.seed)
-        model, result = train_model(arch, faces, split, cfg, plan.device)
-        save_checkpoint(path, model, checkpoint_metadata(model, split, cfg, result, faces))
-        state.mark(f"train:{arch}", time.perf_counter() - start, validation_accuracy=result.validation_accuracy)
-    for arch, epsilon in dp_models(plan):
-        privacy = PrivacyConfig(epsilon)
+    wanted = [(arch, None) for arch in used] + [(arch, PrivacyConfig(eps)) for arch, eps in dp_models(plan)]
+    for arch, privacy in wanted:
         path = plan.models_dir / checkpoint_name(arch, privacy)
+        what = arch if privacy is None else f"{arch} with DP-SGD at epsilon {privacy.epsilon:g}"
         if path.exists():
-            say(f"- {arch} with DP-SGD at epsilon {epsilon:g}: reusing {path}")
+            say(f"- {what}: reusing {path}")
             continue
-        say(f"- training {arch} with DP-SGD at epsilon {epsilon:g} (no checkpoint in {plan.models_dir})")
+        say(f"- training {what} (no checkpoint in {plan.models_dir})")
         start = time.perf_counter()
         split = Split.make(0)
-        cfg = dp_train_config(arch, seed=plan.seed)
-        model, result, report = train_private_model(arch, faces, split, cfg, privacy, plan.device)
-        save_checkpoint(path, model, private_checkpoint_metadata(model, split, cfg, result, faces, report))
-        state.mark(f"train:{path.stem}", time.perf_counter() - start,
-                   validation_accuracy=result.validation_accuracy, epsilon_spent=report["spent_epsilon"])
+        extra = {}
+        if privacy is None:
+            cfg = TrainConfig.for_architecture(arch, seed=plan.seed)
+            model, result = train_model(arch, faces, split, cfg, plan.device)
+            meta = checkpoint_metadata(model, split, cfg, result, faces)
+        else:
+            cfg = dp_train_config(arch, seed=plan.seed)
+            model, result, report = train_private_model(arch, faces, split, cfg, privacy, plan.device)
+            meta = private_checkpoint_metadata(model, split, cfg, result, faces, report)
+            extra = {"epsilon_spent": report["spent_epsilon"]}
+        save_checkpoint(path, model, meta)
+        state.mark(f"train:{path.stem}", time.perf_counter() - start, validation_accuracy=result.validation_accuracy,
+                   **extra)
 
 
 def forget_missing(plan: DemoPlan, state: State) -> None:
