@@ -28,8 +28,8 @@ def post(session, url, data, rng):
         try:
             timeout = 0.002 if rng.random() < 0.1 else 30  # the request may still land: then this is a retry
             response = session.post(url, data=data, allow_redirects=False, timeout=timeout)
-        except requests.Timeout:
-            continue
+        except (requests.Timeout, requests.ConnectionError):  # gave up, or a kept-alive connection the server
+            continue                                                # had just closed: the same form again
         if response.status_code == 503:
             continue
         return response
