@@ -80,7 +80,8 @@ def accuracy_against_rounding(table: pd.DataFrame, out_dir: Path) -> list[Path]:
 
 
 def reconstruction_gallery(gallery: pd.DataFrame, out_dir: Path, subjects: int = 8) -> list[Path]:
-    """Like the paper's softmax / MLP / DAE figure: a real photo of each person, then each model's reconstruction."""
+    """Like the paper's softmax / MLP / DAE figure: a real photo of each person, then each model's reconstruction
+    (a cell says "not in the study" where screening left the reconstruction out, rather than stay blank)."""
     import io
 
     from PIL import Image
@@ -102,6 +103,9 @@ def reconstruction_gallery(gallery: pd.DataFrame, out_dir: Path, subjects: int =
             axis.set_yticks([])
             if png is not None:
                 axis.imshow(Image.open(io.BytesIO(png)), cmap="gray", vmin=0, vmax=255)
+            elif c > 0:  # not in the study: screening left it out (or the model has no item for this subject)
+                axis.text(0.5, 0.5, "not in\nthe study", ha="center", va="center", fontsize=7, color="grey",
+                          transform=axis.transAxes)
             if r == 0:
                 axis.set_title(label, fontsize=9)
             if c == 0:
