@@ -12,7 +12,7 @@ import click
 import torch
 
 from .bundle import BundleError, read_bundle
-from .checkpoints import CheckpointError, save_checkpoint
+from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .evaluate import (
     DEFAULT_GROUPING,
     Recogniser,
@@ -125,6 +125,10 @@ def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs
     for arch in (ARCHITECTURES if "all" in models else models):
         path = Path(out_dir) / checkpoint_name(arch, privacy)
         if path.exists() and not force:
+            differences = privacy.differences(load_checkpoint(path)[1].get("privacy") or {}) if privacy else []
+            if differences:  # its attacks would carry this dp:eps label for a model trained otherwise
+                raise click.ClickException(f"{path} was trained with other DP settings ({'; '.join(differences)}): "
+                                           "pass --force to retrain it, or --out another folder")
             click.echo(f"{arch}: reusing {path} (pass --force to retrain)")
             continue
         if privacy is None:

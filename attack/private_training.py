@@ -71,6 +71,12 @@ class PrivacyConfig:
         if problems:
             raise ValueError("invalid DP settings: " + "; ".join(problems))
 
+    def differences(self, report: dict) -> list[str]:
+        """What a checkpoint's privacy report (``PrivateTraining.report``) says that this configuration does not."""
+        names = ("epsilon", "delta", "max_grad_norm", "accountant")
+        return [f"{name} {report.get(name)!r} there, {getattr(self, name)!r} asked"
+                for name in names if report.get(name) != getattr(self, name)]
+
     @property
     def spec(self) -> str:
         """The countermeasure value attacks on such a model carry in bundles, e.g. ``dp:eps=8``."""

@@ -24,6 +24,11 @@ def test_dp_training_writes_its_own_checkpoint_and_attacks_on_it_say_dp(faces_di
     assert meta["train_config"]["max_epochs"] == 2 and meta["result"]["stopped_by"] == "fixed epochs (DP)"
     again = run("train", "--model", "softmax", "--dp-epsilon", "8", "--out", str(models), faces_dir=faces_dir)
     assert "reusing" in again.output
+    before = (models / "softmax-dp8.pt").read_bytes()
+    other = run("train", "--model", "softmax", "--dp-epsilon", "8", "--dp-delta", "1e-6", "--out", str(models),
+                faces_dir=faces_dir)  # the same name, other settings: its attacks would be mislabelled
+    assert other.exit_code == 1 and "trained with other DP settings (delta 1e-05 there, 1e-06 asked)" in other.output
+    assert (models / "softmax-dp8.pt").read_bytes() == before
 
     result = run("attack", "--checkpoint", str(models / "softmax-dp8.pt"), "--labels", "4", "--alpha", "3",
                  "--out", str(bundle), faces_dir=faces_dir)
