@@ -21,7 +21,7 @@ from analysis.load import from_database, reconstruction_gallery, study_lineups, 
 from analysis.machine import deep_lineup_answers, read_machine_scores
 from analysis.report import write_report
 from attack.bundle import read_bundle
-from attack.checkpoints import save_checkpoint
+from attack.checkpoints import load_checkpoint, save_checkpoint
 from attack.evaluate import DEFAULT_GROUPING, Recogniser, evaluate_bundle, groups_as_rows
 from attack.faces import Faces, Split, load_faces
 from attack.models import ARCHITECTURES
@@ -194,6 +194,10 @@ def train_missing(plan: DemoPlan, faces: Faces, state: State) -> None:
         path = plan.models_dir / checkpoint_name(arch, privacy)
         what = arch if privacy is None else f"{arch} with DP-SGD at epsilon {privacy.epsilon:g}"
         if path.exists():
+            differences = privacy.differences(load_checkpoint(path)[1].get("privacy") or {}) if privacy else []
+            if differences:  # its items would carry this dp:eps label for a model trained otherwise
+                raise DemoError(f"{path} was trained with other DP settings ({'; '.join(differences)}): remove it "
+                                "or pass another --models-dir")
             say(f"- {what}: reusing {path}")
             continue
         say(f"- training {what} (no checkpoint in {plan.models_dir})")

@@ -17,3 +17,16 @@ def test_a_bad_plan_is_refused_with_its_reason_and_writes_nothing(tmp_path):
         result = runner.invoke(main, ["demo", "--work", str(work), "--models-dir", str(tmp_path / "m"), *args])
         assert result.exit_code in (1, 2) and message in result.output, result.output
     assert not work.exists() and not (tmp_path / "m").exists()
+
+
+def test_a_dp_checkpoint_of_other_settings_is_refused_not_mislabelled(tmp_path, faces_dir):
+    runner, models = CliRunner(), tmp_path / "m"
+    env = {"MI_FACES_DIR": str(faces_dir)}
+    trained = runner.invoke(main, ["train", "--model", "softmax", "--dp-epsilon", "8", "--dp-delta", "1e-6",
+                                   "--max-epochs", "1", "--out", str(models)], env=env)
+    assert trained.exit_code == 0, trained.output
+    result = runner.invoke(main, ["demo", "--work", str(tmp_path / "work"), "--models-dir", str(models), "--models", "",
+                                  "--smooth-models", "", "--blackbox-models", "", "--deblur", "", "--dp", "softmax:8"],
+                           env=env)
+    assert result.exit_code == 1 and "trained with other DP settings (delta 1e-06 there, 1e-05 asked)" in result.output
+    assert sorted(p.name for p in models.iterdir()) == ["softmax-dp8.pt"]
