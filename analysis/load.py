@@ -12,12 +12,9 @@ import pandas as pd
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from mi_harness.answers import ABSENT_CHOICE, COLUMNS, FLAGS, is_skilled, skill_measured_on_gold
 from mi_harness.conditions import blur_of
 
-COLUMNS = ["study", "run", "worker", "hit", "item", "subject", "model", "attack", "countermeasure", "blur", "gold",
-           "target_present", "target_position", "choice", "correct", "skilled", "response_ms", "shown_at",
-           "answered_at"]
-"""The survey export's columns (places 1-5 from the left; ``choice`` is a place or ``absent``)."""
 
 
 class AnswersError(ValueError):
@@ -77,13 +74,13 @@ def from_database(url: str, study: str) -> pd.DataFrame:
     finally:
         engine.dispose()
     if frame.empty:
-        return pd.DataFrame(columns=COLUMNS)
+        return pd.DataFrame(columns=list(COLUMNS))
     params = frame.pop("params").map(lambda p: p if isinstance(p, dict) else json.loads(p or "{}"))
     frame["blur"] = params.map(blur_of)
     for column in ("gold", "target_present", "correct"):
         frame[column] = frame[column].astype(bool)
     frame["target_position"] = frame["target_position"].map(lambda p: None if pd.isna(p) else int(p) + 1)
-    frame["choice"] = frame["choice"].map(lambda c: "absent" if c == -1 else str(int(c) + 1))
+    frame["choice"] = frame["choice"].map(lambda c: ABSENT_CHOICE if c == -1 else str(int(c) + 1))
     frame["shown_at"] = pd.to_datetime(frame["shown_at"])
     frame["answered_at"] = pd.to_datetime(frame["answered_at"])
     frame["response_ms"] = (frame["answered_at"] - frame["shown_at"]).dt.total_seconds() * 1000
@@ -94,13 +91,12 @@ def from_database(url: str, study: str) -> pd.DataFrame:
 def skilled_workers(frame: pd.DataFrame, settings: dict) -> dict:
     """worker_key -> skilled, by the study's rule: enough answered lineups and accuracy on gold items where the
     study has them (and shows them), else on all answers."""
-    on_gold = bool(frame["gold"].any()) and settings.get("gold_per_hit", 1) > 0
+    on_gold = skill_measured_on_gold(bool(frame["gold"].any()), settings.get("gold_per_hit", 1))
     out = {}
     for key, answers in frame.groupby("worker_key"):
         measured = answers[answers["gold"]] if on_gold else answers
-        accuracy = measured["correct"].mean() if len(measured) else float("nan")
-        out[key] = bool(len(answers) >= settings.get("skilled_min_tasks", 5)
-                        and accuracy >= settings.get("skilled_min_accuracy", 0.75))
+        out[key] = is_skilled(len(answers), len(measured), int(measured["correct"].sum()),
+                              settings.get("skilled_min_tasks", 5), settings.get("skilled_min_accuracy", 0.75))
     return out
 
 
@@ -117,7 +113,7 @@ def from_export(path: str | Path) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise AnswersError(f"{path} is not a survey export: no column {', '.join(missing)}")
-    for column in ("gold", "target_present", "correct", "skilled"):
+    for column in FLAGS:
         frame[column] = frame[column].map(lambda v: v is True or str(v).lower() == "true")
     frame["run"] = frame["run"].astype(int)
     frame["hit"] = frame["hit"].astype(int)
@@ -132,11 +128,11 @@ def from_export(path: str | Path) -> pd.DataFrame:
 def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     """The export's columns in its order, flags as booleans (so that even an empty frame filters), and
     ``chose_absent``."""
-    frame = frame[COLUMNS].copy()
-    for column in ("gold", "target_present", "correct", "skilled"):
+    frame = frame[list(COLUMNS)].copy()
+    for column in FLAGS:
         frame[column] = frame[column].astype(bool)
     frame["run"] = frame["run"].astype(int)
-    frame["chose_absent"] = frame["choice"] == "absent"
+    frame["chose_absent"] = frame["choice"] == ABSENT_CHOICE
     return frame.reset_index(drop=True)
 
 

@@ -7,13 +7,11 @@ import io
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mi_harness.answers import ABSENT_CHOICE, COLUMNS
+
 from .models import ABSENT, Answer, Assignment, Item, Lineup, Run, Study, Worker
 from .studies import worker_table
 
-COLUMNS = ("study", "run", "worker", "hit", "item", "subject", "model", "attack", "countermeasure", "blur", "gold",
-           "target_present", "target_position", "choice", "correct", "skilled", "response_ms", "shown_at",
-           "answered_at")
-"""Places are numbered 1-5 from the left as the worker saw them; ``choice`` is a place or ``absent``."""
 
 
 def answer_rows(db: Session, study: Study) -> list[dict]:
@@ -32,7 +30,7 @@ def answer_rows(db: Session, study: Study) -> list[dict]:
             "countermeasure": item.countermeasure, "blur": (item.params or {}).get("blur") or "",
             "gold": item.is_gold, "target_present": lineup.target_present,
             "target_position": lineup.target_position + 1 if lineup.target_present else None,
-            "choice": "absent" if answer.choice == ABSENT else answer.choice + 1,
+            "choice": ABSENT_CHOICE if answer.choice == ABSENT else answer.choice + 1,
             "correct": answer.correct, "skilled": skilled.get(answer.worker_id, False),
             "response_ms": response_ms(answer),
             "shown_at": answer.shown_at.isoformat(timespec="milliseconds") + "Z",

@@ -28,12 +28,9 @@ from mi_harness.screening import screen_image, screening_record
 from .lineups import LineupError, Target, plan_lineups
 from .models import Image, Item, Lineup, LineupFace, Run, Study
 from .settings import SettingsError, StudySettings
+from .uploads import ImportProblem, unpack_zip
 
 GOLD = "gold"
-
-
-class ImportProblem(ValueError):
-    """Why a study was not created; nothing was stored."""
 
 
 def token() -> str:
@@ -190,30 +187,6 @@ def settings_from(data: dict) -> StudySettings:
         return StudySettings.from_mapping(data)
     except SettingsError as exc:
         raise ImportProblem(str(exc)) from None
-
-
-def unpack_zip(upload: bytes, workdir: Path) -> Path:
-    """A zipped bundle, unpacked safely (no absolute or ``..`` paths); returns the folder holding manifest.json."""
-    import zipfile
-
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(upload))
-    except zipfile.BadZipFile:
-        raise ImportProblem("the upload is not a zip file") from None
-    root = workdir.resolve()
-    total = 0
-    for info in archive.infolist():
-        target = (root / info.filename).resolve()
-        if not target.is_relative_to(root):
-            raise ImportProblem(f"the zip holds a path outside its folder: {info.filename!r}")
-        total += info.file_size
-        if total > 1024 * 1024 * 1024:
-            raise ImportProblem("the zip unpacks to more than 1 GiB")
-    archive.extractall(root)
-    manifests = sorted(root.rglob("manifest.json"), key=lambda p: len(p.parts))
-    if not manifests:
-        raise ImportProblem("the zip holds no manifest.json: zip the bundle folder")
-    return manifests[0].parent
 
 
 def create_from_source(db: Session, name: str, settings: dict, *, bundle: str | None = None,

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from mi_harness.answers import skill_measured_on_gold, skilled_definition
+
 
 class SettingsError(ValueError):
     def __init__(self, problems: list[str]) -> None:
@@ -75,9 +77,8 @@ class StudySettings:
         return asdict(self)
 
     def skilled_definition(self, has_gold: bool) -> str:
-        measured_on = "gold items" if has_gold and self.gold_per_hit > 0 else "all answers"
-        return (f"skilled: at least {self.skilled_min_tasks} completed tasks (answered lineups, all runs) and "
-                f"accuracy of at least {self.skilled_min_accuracy:.0%} measured on {measured_on}")
+        return skilled_definition(self.skilled_min_tasks, self.skilled_min_accuracy,
+                                  skill_measured_on_gold(has_gold, self.gold_per_hit))
 
 
 def _parse(raw, kind: str):

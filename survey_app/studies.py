@@ -6,6 +6,8 @@ import statistics
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from mi_harness.answers import is_skilled, skill_measured_on_gold
+
 from .hits import settings_of
 from .models import Answer, Hit, Item, Lineup, Run, Study, Worker, utcnow
 from .settings import SettingsError, StudySettings
@@ -83,7 +85,7 @@ def worker_table(db: Session, study: Study) -> list[dict]:
     """Each worker's tasks, accuracy and skilled flag, by the study's recorded definition."""
     settings = settings_of(study)
     has_gold = db.scalar(select(func.count()).select_from(Item).where(Item.study_id == study.id, Item.is_gold)) > 0
-    on_gold = has_gold and settings.gold_per_hit > 0
+    on_gold = skill_measured_on_gold(has_gold, settings.gold_per_hit)
     rows = db.execute(
         select(Worker, func.count(Answer.id),
                func.coalesce(func.sum(case((Answer.correct, 1), else_=0)), 0),
@@ -104,8 +106,8 @@ def worker_table(db: Session, study: Study) -> list[dict]:
         table.append({"worker": worker.external_id, "worker_id": worker.id, "blocked": worker.blocked,
                       "tasks": tasks, "correct": correct, "gold_answers": gold, "gold_correct": gold_correct,
                       "accuracy": accuracy, "accuracy_on": "gold items" if on_gold else "all answers",
-                      "skilled": bool(tasks >= settings.skilled_min_tasks and accuracy is not None
-                                      and accuracy >= settings.skilled_min_accuracy),
+                      "skilled": is_skilled(tasks, measured, right, settings.skilled_min_tasks,
+                                            settings.skilled_min_accuracy),
                       "runs": runs,
                       "median_response_s": statistics.median(times[worker.id]) if worker.id in times else None})
     return table
