@@ -36,6 +36,7 @@ def known_attack(name: object) -> bool:
 def attack_choices() -> str:
     return ", ".join(ATTACKS) + " (each optionally +" + "/+".join(ATTACK_OPTIONS) + ")"
 ROLES = ("train", "validation")
+DISPLAY_HEIGHT = 224
 ITEM_NUMBERS = ("confidence", "iterations", "queries", "seconds")
 
 
@@ -84,6 +85,16 @@ class Bundle:
     def image_size(self) -> tuple[int, int]:
         width, height = self.dataset["image_size"]
         return int(width), int(height)
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """How large the survey shows a reconstruction, in CSS pixels: the dataset's ``display_size`` if it gives
+        one, else the image scaled to 224 pixels high (the AT&T faces at 2x)."""
+        given = self.dataset.get("display_size")
+        if given:
+            return int(given[0]), int(given[1])
+        width, height = self.image_size
+        return round(DISPLAY_HEIGHT * width / height), DISPLAY_HEIGHT
 
     def path(self, relative: str) -> Path:
         assert self.root is not None, "bundle not on disk"

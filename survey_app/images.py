@@ -28,6 +28,18 @@ def _lookup(token: str) -> bytes | None:
 _cached = lru_cache(maxsize=4096)(lambda app_id, token: _lookup(token))
 
 
+DEFAULT_PROBE_SIZE = (184, 224)
+"""The probe's size on the page for studies made before the display size was recorded (AT&T at 2x)."""
+FACE_SCALE = 0.75
+"""Lineup faces are shown at three quarters of the probe's size, so six images fit a screen."""
+
+
+def display_sizes(settings: dict) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(width, height) in CSS pixels of the probe and of each lineup face, at the aspect of the study's images."""
+    width, height = settings.get("display") or DEFAULT_PROBE_SIZE
+    return (width, height), (round(width * FACE_SCALE), round(height * FACE_SCALE))
+
+
 def image_url_prefix() -> str:
     """What every image URL starts with (the page appends the token): one url_for a page instead of seven."""
     return url_for("images.image", token="-")[:-1]

@@ -129,7 +129,7 @@ def create_study(db: Session, bundle: Bundle, name: str, settings: StudySettings
     study = Study(name=name, slug=secrets.token_urlsafe(9), source=source,
                   settings={**settings.as_dict(),
                             "skilled_definition": settings.skilled_definition(bool(gold_probes)),
-                            "screening": screening})
+                            "screening": screening, "display": list(bundle.display_size)})
     db.add(study)
     db.flush()
     images: dict[str, Image] = {}

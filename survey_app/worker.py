@@ -24,7 +24,7 @@ from .hits import (
     stored_settings,
     unanswered,
 )
-from .images import image_url_prefix
+from .images import display_sizes, image_url_prefix
 from .models import Hit, Study, Worker, utcnow
 from .shown import mark_shown, shown_at
 
@@ -113,8 +113,9 @@ def _show_task(slug: str, worker_id: int):
     if first.blocked:
         abort(403, "this worker has been blocked from the study")
     mark_shown(slug, first.assignment, now)
+    probe_size, face_size = display_sizes(first.settings)
     return _no_store(render_template(
-        "worker/task.html", slug=slug, images=image_url_prefix(),
+        "worker/task.html", slug=slug, images=image_url_prefix(), probe_size=probe_size, face_size=face_size,
         allow_absent=stored_settings(first.settings).allow_absent, assignment=first.assignment, probe=first.probe,
         aux=first.aux_token if first.aux_image_id else None,
         faces=[row.face for row in rows], number=first.answered + 1, total=first.total))
