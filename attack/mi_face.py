@@ -7,7 +7,8 @@ the remaining ones run at the cost of a smaller tensor. The best x seen (lowest 
 
 Stopping, checked after every step:
 - ``alpha`` steps at most;
-- the paper's plateau test: c(x_i) >= max(c(x_{i-1}), ..., c(x_{i-beta})), once beta steps have been taken;
+- the paper's plateau test: c(x_i) >= max(c(x_{i-1}), ..., c(x_{i-beta})) for i >= beta (first at i = beta, against
+  x_0 ... x_{beta-1});
 - the target test, in one of two readings. ``stop_rule="confidence"`` stops when f~_label(x_i) >= gamma, as
   the authors' released code does; ``stop_rule="cost"`` stops when c(x_i) <= gamma, as the paper's text
   writes it (with gamma = 0.99 that fires as soon as the confidence passes 0.01). ``stop_rule="none"`` keeps
@@ -167,7 +168,10 @@ class MIFace:
         probes = self.estimator.queries_per_step(api.attack_dim) if self.estimator else 0
         qa = torch.full((n,), 1 + probes, dtype=torch.long, device=device)
         bx, bc, bf = x.clone(), cost.clone(), reported.clone()
-        window = torch.full((n, cfg.beta), float("nan"), device=device)  # the last beta costs, a ring
+        # The last beta costs, a ring: c(x_j) at slot j % beta, starting with c(x_0), so that the plateau test can
+        # fire at i = beta (the paper's "i >= beta": x_{i-beta} is then x_0).
+        window = torch.full((n, cfg.beta), float("nan"), device=device)
+        window[:, 0] = cost
         if keep_history:  # c(x_0), then one entry a step
             for row, c in enumerate(cost.tolist()):
                 histories[row].append(c)
@@ -203,13 +207,13 @@ class MIFace:
             flags = []  # (mask, reason); a later, more telling reason wins
             if cfg.query_budget is not None:
                 flags.append((qa + 1 + probes > cfg.query_budget, "budget"))
-            if i > cfg.beta:
+            if i >= cfg.beta:
                 flags.append((cost >= window.max(dim=1).values, "plateau"))
             if cfg.stop_rule == "confidence":
                 flags.append((reported >= cfg.gamma, "target"))
             elif cfg.stop_rule == "cost":
                 flags.append((cost <= cfg.gamma, "target"))
-            window[:, (i - 1) % cfg.beta] = cost
+            window[:, i % cfg.beta] = cost
             bar.update(1)
             if flags:
                 done = torch.stack([mask for mask, _ in flags]).any(0)

@@ -97,6 +97,16 @@ def fredrikson2014(model: DoseModel, people: pd.DataFrame, vkorc1_prior: np.ndar
     return scores_.argmax(axis=0)
 
 
+def ideal_inputs(frame: pd.DataFrame, know_cyp2c9: bool) -> np.ndarray:
+    """What the "ideal" baseline classifier sees: exactly what the attacker knows (the IWPC covariates but VKORC1,
+    and the dose), so CYP2C9 only when the attacker knows it; otherwise it would be a better-informed attacker."""
+    columns = design(frame.assign(vkorc1=GENOTYPES[0]))[:, : -(len(GENOTYPES) - 1)]
+    if not know_cyp2c9:
+        start = 5 + len(RACES) - 1  # after the numbers and race, the CYP2C9 levels (design's order)
+        columns = np.delete(columns, np.s_[start:start + len(CYP2C9) - 1], axis=1)
+    return np.column_stack([columns, np.sqrt(frame["dose"].to_numpy(float))])
+
+
 def run(patients: Patients, repeats: int = 10, know_cyp2c9: bool = True, seed: int = 0) -> pd.DataFrame:
     """Accuracy of inferring VKORC1 on training and held-out patients (models on random halves), against the
     most common genotype and an "ideal" classifier trained on the same half to predict it from everything else."""
@@ -108,14 +118,13 @@ def run(patients: Patients, repeats: int = 10, know_cyp2c9: bool = True, seed: i
         model = DoseModel(frame.iloc[train])
         prior = _priors(frame["vkorc1"].iloc[train], GENOTYPES)
         cyp_prior = None if know_cyp2c9 else _priors(frame["cyp2c9"].iloc[train], CYP2C9)
-        ideal_inputs = lambda f: np.column_stack([design(f.assign(vkorc1="G/G"))[:, :-2], np.sqrt(f["dose"])])  # noqa: E731
         ideal = DecisionTreeClassifier(min_samples_leaf=20, random_state=seed + k).fit(
-            ideal_inputs(frame.iloc[train]), frame["vkorc1"].iloc[train].map(GENOTYPES.index))
+            ideal_inputs(frame.iloc[train], know_cyp2c9), frame["vkorc1"].iloc[train].map(GENOTYPES.index))
         for population, index in (("training", train), ("test", test)):
             people = frame.iloc[index]
             truth = people["vkorc1"].map(GENOTYPES.index).to_numpy()
             guesses = {"fredrikson2014": fredrikson2014(model, people, prior, cyp_prior),
-                       "ideal": ideal.predict(ideal_inputs(people)),
+                       "ideal": ideal.predict(ideal_inputs(people, know_cyp2c9)),
                        "most-common": np.full(len(people), prior.argmax())}
             for attack, guess in guesses.items():
                 results.append({"population": population, "attack": attack,

@@ -108,9 +108,11 @@ class IdealAttacker:
 
 
 def scores(truth: np.ndarray, guess: np.ndarray, positive: int) -> dict[str, float]:
-    """Accuracy, and precision and recall of the positive value (precision of no positive guess: 0, as the
-    paper reports a baseline that never guesses it)."""
+    """Accuracy, and precision and recall of the positive value. Precision is undefined (NaN), not 0, when the
+    attack never guesses the positive value: it made no positive claim to be right or wrong about (the paper's
+    0% for a baseline that never guesses it reads as "always wrong"). Means over trees skip the NaNs and say
+    how many trees had a precision (``experiment.run_table``)."""
     hits = np.sum((guess == positive) & (truth == positive))
     guessed, actual = np.sum(guess == positive), np.sum(truth == positive)
-    return {"accuracy": float(np.mean(truth == guess)), "precision": float(hits / guessed) if guessed else 0.0,
+    return {"accuracy": float(np.mean(truth == guess)), "precision": float(hits / guessed) if guessed else float("nan"),
             "recall": float(hits / actual) if actual else 0.0}

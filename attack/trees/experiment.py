@@ -108,6 +108,7 @@ def attack_tree(survey: Survey, tree: TreeModel, seed: int = 0, rounding: float 
     table = pd.DataFrame([{"survey": survey.name, "population": "all", "attack": attack,
                            **{f"{k}_mean": v for k, v in est.scores(truth, guess, positive).items()}}
                           for attack, guess in guesses.items()])
+    table["precision_trees"] = table["precision_mean"].notna().astype(int)
     table["trees"] = 1
     table["model_accuracy"] = float(np.mean(tree.predict(rows) == labels))
     return table
@@ -116,16 +117,20 @@ def attack_tree(survey: Survey, tree: TreeModel, seed: int = 0, rounding: float 
 def run_table(survey: Survey, count: int = 100, seed: int = 0, progress: bool = True,
               rounding: float | None = None, min_samples_leaf: int = 1) -> pd.DataFrame:
     """Mean (and standard deviation) over ``count`` trees of each attack's accuracy, precision and recall, with
-    the paper's figures beside them where it reports them."""
+    the paper's figures beside them where it reports them; ``precision_trees`` counts the trees whose precision
+    was defined (the attack guessed the positive value at least once), the ones its mean is over."""
     rows, model_accuracy = [], []
     params = {"min_samples_leaf": min_samples_leaf}
     for k, trial in enumerate(trials(survey, count, seed, progress=progress, tree_params=params)):
         model_accuracy.append(trial.model_accuracy)
         rows += [{**r, "tree": k} for r in attack_trial(survey, trial, seed + k, rounding)]
     frame = pd.DataFrame(rows)
-    table = frame.groupby(["population", "attack"], sort=False)[["accuracy", "precision", "recall"]] \
-        .agg(["mean", "std"])
+    grouped = frame.groupby(["population", "attack"], sort=False)
+    table = grouped[["accuracy", "precision", "recall"]].agg(["mean", "std"])
     table.columns = [f"{metric}_{stat}" for metric, stat in table.columns]
+    # Precision is undefined for a tree on which the attack never guessed the positive value: its mean is over
+    # the trees that had one, and says how many.
+    table["precision_trees"] = grouped["precision"].count()
     table = table.reset_index()
     table.insert(0, "survey", survey.name)
     table["trees"] = count
@@ -159,8 +164,9 @@ def depth_table(survey: Survey, depths: list[int | None], count: int = 100, seed
             results.append({"model_accuracy": trial.model_accuracy,
                             **{f"{r['population']}_{m}": r[m] for r in scores for m in ("accuracy", "precision",
                                                                                         "recall")}})
-        means = pd.DataFrame(results).mean()
+        frame = pd.DataFrame(results)
+        counted = {f"{p}_precision_trees": int(frame[f"{p}_precision"].count()) for p in ("training", "test")}
         out.append({"survey": survey.name, "sensitive": survey.sensitive,
                     "depth": "bottom" if depth is None else ("top" if depth == 0 else str(depth)), "trees": count,
-                    **means.to_dict()})
+                    **frame.mean().to_dict(), **counted})
     return pd.DataFrame(out)

@@ -50,7 +50,8 @@ def test_cost_rule_as_the_paper_writes_it_stops_at_the_first_step():
 def test_plateau_rule_fires_after_beta_steps_without_progress():
     api = PredictionAPI(TinyLinear([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]))  # zero gradient: cost stays 0.5
     [result] = MIFace(api, MIFaceConfig(alpha=1000, beta=7), show_progress=False).invert([0])
-    assert (result.stopped_by, result.iterations) == ("plateau", 8)
+    # the paper's rule at i = beta: c(x_7) >= max(c(x_6), ..., c(x_0))
+    assert (result.stopped_by, result.iterations) == ("plateau", 7)
     assert result.cost == pytest.approx(0.5)
 
 
@@ -138,7 +139,7 @@ def test_rounding_starves_finite_differences():
     config = MIFaceConfig(alpha=2000, beta=20, gamma=0.9, lam=0.1)
     [rounded] = MIFace(tiny_api(Rounding(0.05)), config, estimator=FiniteDifferences(h=1e-3),
                        show_progress=False).invert([0])
-    assert rounded.stopped_by == "plateau" and rounded.iterations == 21
+    assert rounded.stopped_by == "plateau" and rounded.iterations == 20
     assert rounded.true_confidence == pytest.approx(0.5)
 
 
