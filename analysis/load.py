@@ -12,7 +12,8 @@ import pandas as pd
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from mi_harness.answers import ABSENT_CHOICE, COLUMNS, FLAGS, is_skilled, skill_measured_on_gold
+from mi_harness.answers import (ABSENT_CHOICE, COLUMNS, FLAGS, is_skilled, measures_skill, skill_evidence,
+                                skill_measured_on_gold)
 from mi_harness.conditions import blur_of
 
 
@@ -89,13 +90,14 @@ def from_database(url: str, study: str) -> pd.DataFrame:
 
 
 def skilled_workers(frame: pd.DataFrame, settings: dict) -> dict:
-    """worker_key -> skilled, by the study's rule: enough answered lineups and accuracy on gold items where the
-    study has them (and shows them), else on all answers."""
+    """worker_key -> skilled, by the study's rule (``mi_harness.answers``): enough answered lineups and accuracy
+    on gold items where the study has them (and shows them), else on every other answer. ``frame`` is in the order
+    the answers were given."""
     on_gold = skill_measured_on_gold(bool(frame["gold"].any()), settings.get("gold_per_hit", 1))
     out = {}
-    for key, answers in frame.groupby("worker_key"):
-        measured = answers[answers["gold"]] if on_gold else answers
-        out[key] = is_skilled(len(answers), len(measured), int(measured["correct"].sum()),
+    for key, answers in frame.groupby("worker_key", sort=False):
+        measured, right = skill_evidence(answers["gold"], answers["correct"], on_gold)
+        out[key] = is_skilled(len(answers), measured, right,
                               settings.get("skilled_min_tasks", 5), settings.get("skilled_min_accuracy", 0.75))
     return out
 
@@ -126,13 +128,19 @@ def from_export(path: str | Path) -> pd.DataFrame:
 
 
 def tidy(frame: pd.DataFrame) -> pd.DataFrame:
-    """The export's columns in its order, flags as booleans (so that even an empty frame filters), and
-    ``chose_absent``."""
+    """The export's columns in its order, flags as booleans (so that even an empty frame filters),
+    ``chose_absent``, and ``measures_skill``: whether the answer is skill evidence (a gold item, or without gold
+    one of the worker's 1st, 3rd... answers, counted in row order, which is the order answered), so that the
+    skilled tables leave it out."""
     frame = frame[list(COLUMNS)].copy()
     for column in FLAGS:
         frame[column] = frame[column].astype(bool)
     frame["run"] = frame["run"].astype(int)
     frame["chose_absent"] = frame["choice"] == ABSENT_CHOICE
+    on_gold = bool(frame["gold"].any())  # gold answers exist exactly when a study has gold items and shows them
+    position = frame.groupby("worker", sort=False).cumcount()
+    frame["measures_skill"] = [measures_skill(k, gold, on_gold) for k, gold in zip(position, frame["gold"])]
+    frame["measures_skill"] = frame["measures_skill"].astype(bool)
     return frame.reset_index(drop=True)
 
 

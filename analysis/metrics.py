@@ -23,11 +23,13 @@ CATEGORIES = ("1", "2", "3", "4", "5", "absent")
 
 
 def reconstructions(frame: pd.DataFrame, workers: str = "all") -> pd.DataFrame:
-    """The answers about reconstructions, from all workers or only the skilled ones."""
+    """The answers about reconstructions, from all workers or only the skilled ones; for skilled workers only the
+    answers their skill was not measured on (``load.tidy``'s ``measures_skill``), so the skilled figures are not
+    biased upward by the selection."""
     if workers not in ("all", "skilled"):
         raise ValueError(f"workers must be 'all' or 'skilled', not {workers!r}")
     kept = frame[~frame["gold"]]
-    return kept[kept["skilled"]] if workers == "skilled" else kept
+    return kept[kept["skilled"] & ~kept["measures_skill"]] if workers == "skilled" else kept
 
 
 def interval(successes: int, trials: int, method: str, alpha: float) -> tuple[float, float]:

@@ -19,8 +19,30 @@ ABSENT_CHOICE = "absent"
 
 
 def skill_measured_on_gold(has_gold: bool, gold_per_hit: int) -> bool:
-    """Skill is measured on gold items when the study has them and shows them; else on all answers."""
+    """Skill is measured on gold items when the study has them and shows them; else on held-out answers."""
     return bool(has_gold) and gold_per_hit > 0
+
+
+def measures_skill(position: int, gold: bool, on_gold: bool) -> bool:
+    """Whether a worker's answer is evidence of their skill. ``position`` counts the worker's answers from 0 in the
+    order they gave them (answer id; the export's row order).
+
+    With gold items, the gold answers measure skill and every reconstruction answer can be reported. Without them
+    skill must be measured on answers other than those reported, or the skilled subset is chosen for the very
+    answers it is then credited with (500 workers answering at chance would give a "skilled" subset far above
+    chance). So the worker's 1st, 3rd, 5th... answers measure skill and only the 2nd, 4th, 6th... are reported
+    for skilled workers: the two halves are interleaved, so both see the same mix of HITs, runs and items."""
+    return bool(gold) if on_gold else position % 2 == 0
+
+
+def skill_evidence(golds, corrects, on_gold: bool) -> tuple[int, int]:
+    """(answers measured, of them right) for one worker's answers, given in the order they were answered."""
+    measured = right = 0
+    for position, (gold, correct) in enumerate(zip(golds, corrects)):
+        if measures_skill(position, gold, on_gold):
+            measured += 1
+            right += bool(correct)
+    return measured, right
 
 
 def is_skilled(tasks: int, measured: int, right: int, min_tasks: int, min_accuracy: float) -> bool:
@@ -31,5 +53,9 @@ def is_skilled(tasks: int, measured: int, right: int, min_tasks: int, min_accura
 
 def skilled_definition(min_tasks: int, min_accuracy: float, on_gold: bool) -> str:
     """The rule in words, recorded with the study and printed in the report."""
+    measured_on = ("gold items" if on_gold else
+                   "every other answer of the worker (the 1st, 3rd, 5th...), and only their other answers "
+                   "(the 2nd, 4th...) are reported for skilled workers, so that the skilled figures are not "
+                   "measured on the answers that chose the workers")
     return (f"skilled: at least {min_tasks} completed tasks (answered lineups, all runs) and accuracy of at least "
-            f"{min_accuracy:.0%} measured on {'gold items' if on_gold else 'all answers'}")
+            f"{min_accuracy:.0%} measured on {measured_on}")

@@ -6,7 +6,7 @@ import statistics
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from mi_harness.answers import is_skilled, skill_measured_on_gold
+from mi_harness.answers import is_skilled, skill_evidence, skill_measured_on_gold
 
 from .hits import settings_of
 from .models import Answer, Hit, Item, Lineup, Run, Study, Worker, utcnow
@@ -96,16 +96,21 @@ def worker_table(db: Session, study: Study) -> list[dict]:
         .outerjoin(Item, Item.id == Lineup.item_id)
         .where(Worker.study_id == study.id).group_by(Worker.id).order_by(Worker.id)).all()
     times: dict[int, list[float]] = {}
-    for worker_id, shown, answered in db.execute(select(Answer.worker_id, Answer.shown_at, Answer.answered_at)
-                                                 .join(Worker).where(Worker.study_id == study.id)):
+    answers: dict[int, list[tuple[bool, bool]]] = {}  # (gold, correct) in the order answered: the skill evidence
+    for worker_id, shown, answered, gold, correct in db.execute(
+            select(Answer.worker_id, Answer.shown_at, Answer.answered_at, Item.is_gold, Answer.correct)
+            .join(Worker).join(Lineup, Lineup.id == Answer.lineup_id).join(Item, Item.id == Lineup.item_id)
+            .where(Worker.study_id == study.id).order_by(Answer.id)):
         times.setdefault(worker_id, []).append((answered - shown).total_seconds())
+        answers.setdefault(worker_id, []).append((gold, correct))
     table = []
     for worker, tasks, correct, gold, gold_correct, runs in rows:
-        measured, right = (gold, gold_correct) if on_gold else (tasks, correct)
+        evidence = answers.get(worker.id, [])
+        measured, right = skill_evidence([g for g, _ in evidence], [c for _, c in evidence], on_gold)
         accuracy = right / measured if measured else None
         table.append({"worker": worker.external_id, "worker_id": worker.id, "blocked": worker.blocked,
                       "tasks": tasks, "correct": correct, "gold_answers": gold, "gold_correct": gold_correct,
-                      "accuracy": accuracy, "accuracy_on": "gold items" if on_gold else "all answers",
+                      "accuracy": accuracy, "accuracy_on": "gold items" if on_gold else "every other answer",
                       "skilled": is_skilled(tasks, measured, right, settings.skilled_min_tasks,
                                             settings.skilled_min_accuracy),
                       "runs": runs,
