@@ -7,7 +7,18 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 ABSENT = -1
@@ -65,6 +76,9 @@ class Item(Base):
     attack: Mapped[str] = mapped_column(String(64))
     countermeasure: Mapped[str] = mapped_column(String(64))
     is_gold: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_control: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """A mock-witness item: the lineup of the real item ``params["control_of"]`` with a probe that tells nothing of
+    the target (``params["probe"]``: another subject's reconstruction, or a silhouette)."""
     image_id: Mapped[int] = mapped_column(ForeignKey("image.id"))
     aux_image_id: Mapped[int | None] = mapped_column(ForeignKey("image.id"))
     params: Mapped[dict] = mapped_column(JSON, default=dict)
@@ -83,6 +97,12 @@ class Lineup(Base):
     """Serves the item's second image (the blurred input of a deblurring item), if it has one."""
     target_present: Mapped[bool] = mapped_column(Boolean)
     target_position: Mapped[int | None] = mapped_column(Integer)
+    photo: Mapped[str | None] = mapped_column(String(200))
+    """Which photo of the target the lineup shows (``s3/7``), when it shows the target."""
+    photo_role: Mapped[str | None] = mapped_column(String(16))
+    """That photo's role in the model's split: train (the model learned it) or validation."""
+    fillers: Mapped[dict | None] = mapped_column(JSON)
+    """What the study's filler policy did for this lineup: its name, how many fillers matched, their distances."""
     item: Mapped[Item] = relationship(back_populates="lineup")
     faces: Mapped[list[LineupFace]] = relationship(order_by="LineupFace.position")
 
@@ -157,6 +177,8 @@ class Answer(Base):
     choice: Mapped[int] = mapped_column(Integer)
     """0-4: the face at that place; ABSENT (-1): "not in this lineup"."""
     correct: Mapped[bool] = mapped_column(Boolean)
+    confidence: Mapped[int | None] = mapped_column(Integer)
+    """How sure the worker said they were, 1 to the study's ``confidence_scale``; None when it asks nothing."""
     shown_at: Mapped[datetime] = mapped_column(DateTime)
     """When the server first showed the lineup in the worker's browser session (to the millisecond; see
     survey_app/shown.py): the response time is answered_at - shown_at."""

@@ -32,9 +32,29 @@ class StudySettings:
     skilled_min_tasks: int = 5
     skilled_min_accuracy: float = 0.75
     seed: int = 0
+    filler_policy: str = "random"
+    """Who stands beside the target (survey_app/fillers.py): random (the paper's), similar (near in a face
+    descriptor's space, never a near-duplicate) or matched (the target's values of the ``matched_on`` attributes)."""
+    matched_on: str = ""
+    """The gallery attribute columns the matched policy matches on, comma-separated (e.g. ``sex``)."""
+    photo_role: str = "validation"
+    """Which of the target's photos a lineup shows: validation (one the model never saw, as people meet a
+    stranger's new photo), train (one it learned) or either (balanced within every condition)."""
+    control_items: int = 0
+    """Mock-witness items: copies of target-present lineups whose probe carries no information about the target,
+    to measure how often the target is picked for how the lineup looks alone (functional size, Tredoux's E)."""
+    control_probe: str = "other"
+    """What a control item shows: other (another subject's reconstruction of the same condition, one not in the
+    lineup) or silhouette (a neutral grey head-and-shoulders shape)."""
+    confidence_scale: int = 0
+    """Points of the confidence rating asked after each choice (1 = guessing ... N = certain); 0: not asked."""
 
-    FIXED_AT_CREATION = ("runs", "target_share", "gold_items", "seed")
-    """These decide the lineups, which every run must share; the rest may change while a study runs."""
+    FIXED_AT_CREATION = ("runs", "target_share", "gold_items", "seed", "filler_policy", "matched_on", "photo_role",
+                         "control_items", "control_probe", "confidence_scale")
+    """These decide the lineups, which every run must share, or what an answer records (the confidence scale, so
+    that every answer of a study has the same); the rest may change while a study runs."""
+    CHOICES = {"filler_policy": ("random", "similar", "matched"), "photo_role": ("validation", "train", "either"),
+               "control_probe": ("other", "silhouette")}
 
     @classmethod
     def from_mapping(cls, data: dict, base: StudySettings | None = None, creating: bool = True) -> StudySettings:
@@ -53,8 +73,7 @@ class StudySettings:
                     continue
                 current[key] = value
             except (TypeError, ValueError):
-                problems.append(f"{key} must be {'true or false' if types[key] == 'bool' else 'a ' + types[key]}, "
-                                f"got {raw!r}")
+                problems.append(f"{key} must be {_KINDS[types[key]]}, got {raw!r}")
         settings = cls(**current)
         problems += settings.problems()
         if problems:
@@ -71,7 +90,23 @@ class StudySettings:
         for name in ("target_share", "skilled_min_accuracy"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 found.append(f"{name} must be between 0 and 1, got {getattr(self, name)}")
+        for name, allowed in self.CHOICES.items():
+            if getattr(self, name) not in allowed:
+                found.append(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if not 0 <= self.control_items <= 10_000:
+            found.append(f"control_items must be between 0 and 10000, got {self.control_items}")
+        if self.confidence_scale != 0 and not 2 <= self.confidence_scale <= 11:
+            found.append(f"confidence_scale must be 0 (not asked) or between 2 and 11 points, "
+                         f"got {self.confidence_scale}")
+        if self.filler_policy == "matched" and not self.matched_columns:
+            found.append("the matched filler policy needs matched_on: the attribute columns to match (e.g. sex)")
+        if self.matched_on and self.filler_policy != "matched":
+            found.append(f"matched_on is used by the matched filler policy only, not {self.filler_policy!r}")
         return found
+
+    @property
+    def matched_columns(self) -> tuple[str, ...]:
+        return tuple(c.strip() for c in self.matched_on.split(",") if c.strip())
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -81,7 +116,14 @@ class StudySettings:
                                   skill_measured_on_gold(has_gold, self.gold_per_hit))
 
 
+_KINDS = {"bool": "true or false", "int": "an int", "float": "a float", "str": "text of at most 200 characters"}
+
+
 def _parse(raw, kind: str):
+    if kind == "str":
+        if not isinstance(raw, str) or len(raw) > 200:
+            raise ValueError(raw)
+        return raw.strip()
     if kind == "bool":
         if isinstance(raw, bool):
             return raw

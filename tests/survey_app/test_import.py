@@ -88,7 +88,7 @@ def test_a_gallery_too_small_for_lineups_stores_nothing(app, db, bundle_dir, tmp
 
 @pytest.mark.parametrize("settings, message", [
     ({"target_share": 1.2}, "target_share must be between 0 and 1"),
-    ({"runs": "three"}, "runs must be a int"),
+    ({"runs": "three"}, "runs must be an int"),
     ({"colour": "blue"}, "unknown setting 'colour'"),
     ({"allow_absent": "maybe"}, "allow_absent must be true or false"),
 ])
