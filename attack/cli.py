@@ -1,27 +1,15 @@
-"""The `mi-harness` command line: train, attack, evaluate, convert bundles, fetch the faces."""
+"""The attack's commands: train the face models, attack them, fetch the faces (loaded lazily by mi_harness.cli)."""
 from __future__ import annotations
 
-import csv
 import functools
-import io
-import json
-import os
 from pathlib import Path
 
 import click
 import torch
 
-from .bundle import BundleError, read_bundle
+from mi_harness.bundle import BundleError
+
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from .evaluate import (
-    DEFAULT_GROUPING,
-    Recogniser,
-    format_table,
-    group_scores,
-    groups_as_rows,
-    item_rows,
-    score_bundle,
-)
 from .faces import FacesError, Split, load_faces
 from .fetch import DEFAULT_URL, FetchError, fetch_faces
 from .image_prior import parse_prior
@@ -77,12 +65,7 @@ def parse_labels(text: str) -> list[int]:
     return sorted({label - 1 for label in labels})
 
 
-@click.group()
-def main() -> None:
-    """Model inversion against face recognition, after Fredrikson, Jha and Ristenpart (CCS 2015)."""
-
-
-@main.command()
+@click.command()
 @click.option("--model", "models", type=click.Choice([*ARCHITECTURES, "all"]), multiple=True, default=["all"],
               show_default=True)
 @faces_option
@@ -146,7 +129,7 @@ def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs
                    f"{result.seconds:.0f}s{note} -> {path}")
 
 
-@main.command()
+@click.command()
 @click.option("--model", type=click.Choice(ARCHITECTURES), help="Use MODELS_DIR/MODEL.pt.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), help="A checkpoint file (instead of --model).")
 @click.option("--models-dir", type=click.Path(file_okay=False), default=str(DEFAULT_MODELS_DIR), show_default=True)
@@ -222,93 +205,7 @@ def attack(model, checkpoint, models_dir, labels, access, countermeasure, blur, 
                f"{max(i.seconds for i in output.items):.1f}s")
 
 
-@main.command()
-@click.argument("bundle_dir", type=click.Path(file_okay=False))
-@click.option("--by", default=",".join(DEFAULT_GROUPING), show_default=True,
-              help="Item fields (or params keys) to group on.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the table as JSON.")
-@click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Also write the table as CSV.")
-@click.option("--items", "items_out", type=click.Path(dir_okay=False),
-              help="Also write one CSV row per reconstruction (each judge's answer, screening's verdict).")
-@faces_option
-@user_errors
-def evaluate(bundle_dir, by, json_out, csv_out, items_out, faces_dir) -> None:
-    """Identification of each group by independent recognisers (deep face recogniser first, then pixels and
-    eigenfaces), screening's unusable items counted as failures, and SSIM."""
-    bundle = read_bundle(bundle_dir)
-    grouping = tuple(k.strip() for k in by.split(","))
-    scored = score_bundle(bundle, Recogniser(load_faces(faces_dir)))
-    groups = group_scores(bundle, scored, grouping)
-    click.echo(format_table(groups))
-    rows = groups_as_rows(groups)
-    if json_out:
-        write_atomically(Path(json_out), json.dumps(rows, indent=1))
-    if csv_out:
-        write_atomically(Path(csv_out), csv_text(rows))
-    if items_out:
-        write_atomically(Path(items_out), csv_text(item_rows(bundle, scored)))
-
-
-def csv_text(rows: list[dict]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))  # score_bundle refuses a bundle with no items
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write to a temporary name beside ``path``, then rename: an interrupted run leaves no half file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-@main.group()
-def bundle() -> None:
-    """Check bundles, and make one from reconstructions produced elsewhere."""
-
-
-@bundle.command("check")
-@click.argument("bundle_dir", type=click.Path(file_okay=False))
-@user_errors
-def bundle_check(bundle_dir) -> None:
-    """Validate a bundle, summarise it, and list the items a person could not use (a study leaves them out)."""
-    from mi_harness.screening import screen_image
-
-    b = read_bundle(bundle_dir)
-    click.echo(f"{bundle_dir}: valid, {len(b.items)} items, {len(b.gallery)} gallery photos")
-    flagged = [(item, verdict) for item in b.items if not (verdict := screen_image(b.load_image(item.image))).usable]
-    if flagged:
-        click.echo(f"{len(flagged)} unusable items (left out of a study unless --keep-unusable):")
-    for item, verdict in flagged:
-        click.echo(f"  {item.id} ({item.model}, {item.attack}, {item.countermeasure}): {verdict.detail}")
-
-
-@bundle.command("convert")
-@click.argument("folder", type=click.Path(file_okay=False, exists=True))
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, exists=True), required=True,
-              help="Columns file, subject[, model, attack, countermeasure, ...].")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True)
-@click.option("--where", multiple=True, help="Keep rows with COLUMN=VALUE (repeatable).")
-@click.option("--split-seed", type=int, default=0, show_default=True, help="Roles of the gallery photos.")
-@faces_option
-@user_errors
-def bundle_convert(folder, csv_path, out_dir, where, split_seed, faces_dir) -> None:
-    """Convert a folder of images plus a CSV into a bundle, e.g. the paper authors' reconstructions."""
-    from .external import convert_folder
-
-    filters = {}
-    for clause in where:
-        column, sep, value = clause.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{clause!r}: use COLUMN=VALUE", param_hint="--where")
-        filters[column] = value
-    b = convert_folder(folder, csv_path, out_dir, load_faces(faces_dir), split_seed, filters)
-    click.echo(f"{len(b.items)} reconstructions -> {out_dir}")
-
-
-@main.command("fetch-faces")
+@click.command("fetch-faces")
 @click.option("--url", default=DEFAULT_URL, show_default=True)
 @click.option("--dest", type=click.Path(file_okay=False), default="~/.local/share/mi-harness/att_faces",
               show_default=True)
@@ -318,28 +215,3 @@ def fetch_faces_command(url, dest) -> None:
     path = fetch_faces(url, Path(dest).expanduser())
     click.echo(f"AT&T faces verified and installed in {path}; use --faces {path} or set MI_FACES_DIR")
 
-
-if __name__ == "__main__":
-    main()
-
-
-def _tree_commands() -> None:
-    from .trees.attriguard_cli import attriguard
-    from .trees.cli import trees, warfarin
-
-    main.add_command(trees)
-    main.add_command(warfarin)
-    main.add_command(attriguard)
-
-
-def _plugged_in_commands() -> None:
-    """The survey's and the analysis's commands join this CLI by entry point, so attack imports neither."""
-    from importlib.metadata import entry_points
-
-    for entry in entry_points(group="mi_harness.commands"):
-        for command in entry.load():
-            main.add_command(command)
-
-
-_tree_commands()
-_plugged_in_commands()

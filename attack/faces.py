@@ -12,14 +12,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from mi_harness.galleries import HOW_TO_GET, GalleryError, default_gallery_dir
+
 N_SUBJECTS = 40
 IMAGES_PER_SUBJECT = 10
 WIDTH, HEIGHT = 92, 112
 N_PIXELS = WIDTH * HEIGHT
 TRAIN_PER_SUBJECT = 7
-ENV_VAR = "MI_FACES_DIR"
-DEFAULT_DIRS = (Path("~/.local/share/mi-harness/att_faces"), Path("../shared/data/att_faces"))
-HOW_TO_GET = "run `mi-harness fetch-faces` (online), or pass --faces DIR pointing at an ORL folder (s1..s40/1..10.pgm)"
 
 
 class FacesError(ValueError):
@@ -38,20 +37,11 @@ def subject_label(name: str) -> int:
 
 
 def resolve_faces_dir(option: str | os.PathLike | None = None) -> Path:
-    """The first of --faces, $MI_FACES_DIR and the defaults that exists; otherwise say where we looked."""
-    candidates: list[tuple[str, Path]] = []
-    if option:
-        candidates.append(("--faces", Path(option)))
-    elif os.environ.get(ENV_VAR):
-        candidates.append((f"${ENV_VAR}", Path(os.environ[ENV_VAR])))
-    else:
-        candidates += [("default", d) for d in DEFAULT_DIRS]
-    for _, path in candidates:
-        path = path.expanduser()
-        if (path / "s1").is_dir():
-            return path.resolve()
-    looked = ", ".join(f"{src} {p.expanduser()}" for src, p in candidates)
-    raise FacesError(f"no AT&T faces found (looked in: {looked}); {HOW_TO_GET}")
+    """The first of --faces, $MI_FACES_DIR and the defaults that exists (``mi_harness.galleries`` owns the rule)."""
+    try:
+        return default_gallery_dir(option)
+    except GalleryError as exc:
+        raise FacesError(str(exc)) from None
 
 
 @dataclass(frozen=True)

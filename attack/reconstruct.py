@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .bundle import Bundle, BundleError, Item, read_bundle, to_png_pixels, write_bundle
+from mi_harness.bundle import Bundle, BundleError, Item, read_bundle, to_png_pixels, write_bundle
+
 from .checkpoints import load_checkpoint
 from .countermeasures import item_countermeasure, parse_countermeasure
 from .deblur import BlurConsistency, parse_blur
 from .faces import HEIGHT, WIDTH, Faces, Split, subject_name
-from .gallery import dataset_section, gallery_images
+from .gallery import dataset_section, gallery_image_name, gallery_images
 from .gradient_estimators import build_estimator
 from .mi_face import Inversion, MIFace, MIFaceConfig
 from .prediction_api import PredictionAPI
@@ -151,10 +152,11 @@ def run_attack(request: AttackRequest, faces: Faces | None = None, keep_history:
         if request.blur:
             aux_name = f"items/{item_id}.blurred.png"
             images[aux_name] = to_png_pixels(start[k].reshape(HEIGHT, WIDTH).numpy(), stretch=False)
-            params.update({"blur": request.blur, "blurred_photo": f"{subject}/{blur_numbers[k]}.pgm",
-                           "deblur_mu": request.deblur_mu})
+            params["deblur_mu"] = request.deblur_mu
         items.append(Item(id=item_id, subject=subject, model=model.name, attack=name,
                           countermeasure=recorded_countermeasure, image=image_name, aux_image=aux_name,
+                          blur=request.blur or None,
+                          source_photo=gallery_image_name(inv.label, blur_numbers[k]) if request.blur else None,
                           confidence=inv.true_confidence, iterations=inv.iterations, queries=inv.queries,
                           seconds=inv.seconds, params=params))
     return AttackOutput(items, images, split, inversions, config)

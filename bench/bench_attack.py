@@ -21,13 +21,14 @@ import torch
 
 from attack.checkpoints import load_checkpoint
 from attack.deblur import BlurConsistency, parse_blur
-from attack.evaluate import Recogniser
 from attack.faces import Split, load_faces
+from attack.gallery import att_references
 from attack.gradient_estimators import build_estimator
 from attack.mi_face import MIFace
 from attack.prediction_api import PredictionAPI
 from attack.process_dae import ProcessDAE
 from attack.reconstruct import blurred_inputs, mi_face_config
+from mi_harness.evaluate import Recogniser
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -46,7 +47,7 @@ class Bench:
         self.archs = only
         self.models = {a: load_checkpoint(models_dir / f"{a}.pt") for a in ("softmax", "mlp", "dae")}
         self.faces = load_faces()
-        self.recogniser = Recogniser(self.faces)
+        self.recogniser = Recogniser(att_references(self.faces, Split.make(0)))
         self.repeats = repeats
         self.results: dict[str, list[dict]] = {}
 

@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from attack.bundle import read_bundle
 from attack.countermeasures import PAPER_ROUNDING_LEVELS
-from attack.evaluate import Recogniser, evaluate_bundle, groups_as_rows
-from attack.faces import load_faces
+from attack.faces import Split, load_faces
+from attack.gallery import att_references
 from attack.reconstruct import AttackRequest, run_attack, save_to_bundle
+from mi_harness.bundle import read_bundle
+from mi_harness.evaluate import Recogniser, evaluate_bundle, groups_as_rows
 
 LABELS = [0, 8, 16, 24, 32]
 LEVELS = ["none"] + [f"round:{r:g}" for r in PAPER_ROUNDING_LEVELS]
@@ -48,7 +49,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="score the levels already in WORK/PLAN again")
     args = parser.parse_args()
     faces = load_faces()
-    recogniser = Recogniser(faces)
+    recogniser = Recogniser(att_references(faces, Split.make(0)))
     rows = []
     for plan in args.plans.split(","):
         arch, estimator, params, budget, door = PLANS[plan]

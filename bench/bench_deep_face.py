@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from attack.bundle import read_bundle
-from attack.evaluate import Recogniser
-from attack.faces import load_faces
+from attack.faces import Split, load_faces
+from attack.gallery import att_references
+from mi_harness.bundle import read_bundle
 from mi_harness.deep_face import (
     ABSENT,
     SAME_PERSON_DISTANCE,
@@ -32,6 +32,7 @@ from mi_harness.deep_face import (
     subject_distances,
     true_subject_ranks,
 )
+from mi_harness.evaluate import Recogniser
 from mi_harness.screening import screen_images
 
 
@@ -75,7 +76,7 @@ def main() -> None:
                     "threads": os.environ.get("OMP_NUM_THREADS", "default")}
 
     sample = faces.images[np.arange(0, 400, 10)]
-    recogniser = Recogniser(faces)
+    recogniser = Recogniser(att_references(faces, Split.make(0)))
     deep_t, pixel_t = [], []
     for _ in range(args.repeats):
         start = time.perf_counter()

@@ -21,10 +21,9 @@ from pathlib import Path
 import matplotlib
 import torch
 
-from attack.bundle import read_bundle
 from attack.checkpoints import load_checkpoint, save_checkpoint
-from attack.evaluate import Recogniser, evaluate_bundle, groups_as_rows
 from attack.faces import Split, load_faces, subject_name
+from attack.gallery import att_references
 from attack.private_training import (
     PrivacyConfig,
     checkpoint_name,
@@ -34,6 +33,8 @@ from attack.private_training import (
     train_private_model,
 )
 from attack.reconstruct import AttackRequest, run_attack, save_to_bundle
+from mi_harness.bundle import read_bundle
+from mi_harness.evaluate import Recogniser, evaluate_bundle, groups_as_rows
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -121,7 +122,7 @@ def main() -> None:
     checkpoints += [models_dir / checkpoint_name(a, PrivacyConfig(e)) for a in archs for e in epsilons]
     tag = "-".join(archs)
     table = []
-    recogniser = Recogniser(faces)  # the deep judge's gallery descriptors take minutes: computed once
+    recogniser = Recogniser(att_references(faces, Split.make(0)))  # the deep judge's gallery descriptors take minutes: computed once
     for preset in args.presets.split(","):
         bundle_dir = args.work / ("bundle" if preset == "paper" else f"bundle-{preset}")
         attack_all(checkpoints, bundle_dir, faces, preset)

@@ -30,14 +30,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from attack.bundle import to_png_pixels
 from attack.checkpoints import load_checkpoint, save_checkpoint
-from attack.evaluate import Recogniser
 from attack.faces import HEIGHT, WIDTH, Split, load_faces
+from attack.gallery import att_references
 from attack.mi_face import MIFace
 from attack.prediction_api import PredictionAPI
 from attack.reconstruct import mi_face_config
 from attack.training import TrainConfig, checkpoint_metadata, input_layer, train_model
+from mi_harness.bundle import to_png_pixels
+from mi_harness.evaluate import Recogniser
 
 RESULTS = Path(__file__).parent / "results"
 FIGURE_LABELS = [0, 4, 9, 14, 19, 24, 29, 34]  # s1, s5, s10, ..., s35
@@ -96,7 +97,7 @@ class Study:
                  labels: list[int] | None = None) -> None:
         self.labels = labels or list(range(40))
         self.faces = load_faces()
-        self.recogniser = Recogniser(self.faces)
+        self.recogniser = Recogniser(att_references(self.faces, Split.make(0)))
         self.models_dir, self.study_dir = models_dir, study_dir
         self.judge = deep_judge()
         self.gallery_descriptors = None

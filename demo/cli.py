@@ -69,4 +69,3 @@ def demo(work, models_dir, faces_dir, models, labels, smooth_models, blackbox_mo
         raise click.ClickException(str(exc)) from exc
 
 
-commands = [demo]

@@ -20,9 +20,7 @@ from sqlalchemy.orm import Session
 from analysis.load import from_database, reconstruction_gallery, study_lineups, study_settings
 from analysis.machine import deep_lineup_answers, read_machine_scores
 from analysis.report import write_report
-from attack.bundle import read_bundle
 from attack.checkpoints import load_checkpoint, save_checkpoint
-from attack.evaluate import DEFAULT_GROUPING, Recogniser, evaluate_bundle, groups_as_rows
 from attack.faces import Faces, Split, load_faces
 from attack.models import ARCHITECTURES
 from attack.private_training import (
@@ -34,6 +32,8 @@ from attack.private_training import (
 )
 from attack.reconstruct import AttackRequest, run_attack, save_to_bundle
 from attack.training import TrainConfig, checkpoint_metadata, train_model
+from mi_harness.bundle import read_bundle
+from mi_harness.evaluate import DEFAULT_GROUPING, Recogniser, References, evaluate_bundle, groups_as_rows
 from survey_app import migrate
 from survey_app.db import make_engine
 from survey_app.importer import create_from_source
@@ -249,7 +249,8 @@ def evaluate(plan: DemoPlan, faces: Faces, state: State) -> Path:
     path = plan.work / "machine.csv"
 
     def score():
-        rows = groups_as_rows(evaluate_bundle(read_bundle(plan.bundle), Recogniser(faces), DEFAULT_GROUPING))
+        bundle = read_bundle(plan.bundle)
+        rows = groups_as_rows(evaluate_bundle(bundle, Recogniser(References.from_bundle(bundle)), DEFAULT_GROUPING))
         tmp = path.with_suffix(".tmp")
         with open(tmp, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]))

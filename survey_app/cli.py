@@ -1,4 +1,4 @@
-"""`mi-harness db | admin | serve | study`: the survey's commands, plugged into the main CLI by entry points."""
+"""`mi-harness db | admin | serve | study | simulate`: the survey's commands (mi_harness.cli loads them lazily)."""
 from __future__ import annotations
 
 import csv
@@ -98,21 +98,28 @@ def study_group() -> None:
 @database_option
 @click.option("--name", required=True)
 @click.option("--bundle", type=click.Path(exists=True, file_okay=False), help="A reconstruction bundle folder.")
-@click.option("--folder", type=click.Path(exists=True, file_okay=False), help="A folder of images (with --csv).")
-@click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--faces", "faces_dir", type=click.Path(file_okay=False), help="AT&T faces, for --folder's gallery.")
+@click.option("--folder", type=click.Path(exists=True, file_okay=False),
+              help="Reconstructions made elsewhere: images listed by --csv, or one folder per class.")
+@click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False),
+              help="For --folder: file, subject (or identity)[, model, attack, countermeasure, blur, ...].")
+@click.option("--class-map", type=click.Path(exists=True, dir_okay=False),
+              help="For --folder's class folders: class -> identity (CSV class,identity or JSON).")
+@click.option("--gallery", "--faces", "faces_dir", type=click.Path(exists=True),
+              help="For --folder: the identities' photos (a folder of identity folders or a CSV); "
+                   "default the AT&T faces.")
 @click.option("--where", "filters", multiple=True, metavar="COLUMN=VALUE", help="Keep only these CSV rows.")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="A study setting, e.g. runs=3.")
 @click.option("--open-run", "open_runs", type=int, multiple=True, help="Open these runs at once.")
 @click.option("--keep-unusable", is_flag=True, help="Keep the items screening finds no person could use "
               "(near-constant images, grain); by default they are left out and the study records how many.")
 @survey_errors
-def study_create(url, name, bundle, folder, csv_path, faces_dir, filters, assignments, open_runs,
+def study_create(url, name, bundle, folder, csv_path, class_map, faces_dir, filters, assignments, open_runs,
                  keep_unusable) -> None:
     settings = _pairs(assignments, "--set")
     with _session(url) as db:
         study = create_from_source(db, name, settings, bundle=bundle, folder=folder, csv=csv_path,
-                                   faces_dir=faces_dir, where=_pairs(filters, "--where"), keep_unusable=keep_unusable)
+                                   faces_dir=faces_dir, where=_pairs(filters, "--where"), keep_unusable=keep_unusable,
+                                   class_map=class_map)
         for number in open_runs:
             set_run_status(db, study, number, "open")
         db.commit()
@@ -270,4 +277,3 @@ def _open_study(url: str, study: str) -> tuple[str, int | None]:
     return found.slug, sum(max(0, r["needed"] - r["answers"]) for r in runs)
 
 
-commands = [db_group, admin_group, study_group, serve, simulate]

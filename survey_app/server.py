@@ -26,7 +26,7 @@ def free_port() -> int:
 def mi_harness_command() -> list[str]:
     script = Path(sys.executable).with_name("mi-harness")
     found = str(script) if script.exists() else shutil.which("mi-harness")
-    return [found] if found else [sys.executable, "-c", "from attack.cli import main; main()"]
+    return [found] if found else [sys.executable, "-c", "from mi_harness.cli import main; main()"]
 
 
 class ServerProcess:

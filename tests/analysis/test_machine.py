@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from analysis.load import AnswersError
 from analysis.machine import read_machine_scores, screening_table, side_by_side
-from attack.cli import main
+from mi_harness.cli import main
 from tests.survey_app.conftest import answer_lineups, new_study
 
 HEADER = "model,attack,countermeasure,blur,n,top1_pixel,top5_pixel,top1_eigen,top5_eigen,ssim,confidence\n"

@@ -6,7 +6,7 @@ import re
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
-from attack.cli import main
+from mi_harness.cli import main
 from tests.survey_app.conftest import answer_lineups, new_study
 
 

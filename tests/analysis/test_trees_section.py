@@ -1,7 +1,7 @@
 """The report's attribute-inference section, from folders that `mi-harness trees` and `warfarin` wrote."""
 from click.testing import CliRunner
 
-from attack.cli import main
+from mi_harness.cli import main
 from tests.survey_app.conftest import answer_lineups, new_study
 
 

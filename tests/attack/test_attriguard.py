@@ -9,7 +9,6 @@ import pytest
 from click.testing import CliRunner
 from scipy.optimize import minimize
 
-from attack.cli import main
 from attack.trees.attriguard import (
     AdditiveClassifier,
     allowed_moves,
@@ -20,6 +19,7 @@ from attack.trees.attriguard import (
     randomised_response,
 )
 from attack.trees.public_answers import UNANSWERED, load_public_answers
+from mi_harness.cli import main
 
 
 def weighted_rule(weights, threshold) -> AdditiveClassifier:

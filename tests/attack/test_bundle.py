@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from attack.bundle import Bundle, BundleError, Item, read_bundle, to_png_pixels, write_bundle
 from attack.faces import Split
 from attack.gallery import dataset_section, gallery_images
+from mi_harness.bundle import Bundle, BundleError, Item, read_bundle, to_png_pixels, write_bundle
 
 
 def make_bundle(faces, tmp_path, n_items=3):
@@ -31,7 +31,7 @@ def test_round_trip_keeps_every_field_and_pixel(faces, tmp_path):
     path, images = make_bundle(faces, tmp_path)
     bundle = read_bundle(path)
     manifest = json.loads((path / "manifest.json").read_text())
-    assert manifest["format"] == "mi-harness/bundle" and manifest["version"] == 1 and manifest["created"]
+    assert manifest["format"] == "mi-harness/bundle" and manifest["version"] == 2 and manifest["created"]
     assert bundle.dataset["image_size"] == [92, 112] and bundle.dataset["split_seed"] == 0
     assert bundle.dataset["split"]["s1"]["train"] == Split.make(0).train[0]
     assert len(bundle.gallery) == 400
@@ -73,7 +73,7 @@ def test_missing_image_is_named(broken):
 
 
 @pytest.mark.parametrize("change,message", [
-    (lambda m: m.update(version=2), "unknown version 2"),
+    (lambda m: m.update(version=3), "unknown version 3"),
     (lambda m: m["items"][2].update(id="r0"), "item 'r0': duplicate id"),
     (lambda m: m["items"][0].update(image="../../etc/passwd"), "must be a relative path inside the bundle"),
 ], ids=["version", "duplicate-id", "path-outside"])

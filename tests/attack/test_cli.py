@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from attack.cli import main
+from mi_harness.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_attack_then_evaluate(trained, faces_dir, tmp_path):
                  "--out", str(bundle), faces_dir=faces_dir)
     assert result.exit_code == 0, result.output
     checked = run("bundle", "check", str(bundle)).stdout.splitlines()
-    assert checked[0].endswith("valid, 5 items, 400 gallery photos")
+    assert checked[0].endswith("valid, 5 items, 400 gallery photos (att_faces, 92x112 grey)")
     flagged = [line.split()[0] for line in checked[2:]]
     assert flagged in ([], ["softmax-mi-face-blackbox-round_0.01-s2"])  # the white-box faces are usable
     out_json, out_csv, out_items = tmp_path / "e.json", tmp_path / "e.csv", tmp_path / "items.csv"
@@ -73,7 +73,7 @@ def test_convert_the_paper_reconstructions(paper_reconstructions, faces_dir, tmp
                  "--where", "kind=final_image", "--where", "model=softmax", "--out", str(tmp_path / "p"),
                  faces_dir=faces_dir)
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == f"90 reconstructions -> {tmp_path / 'p'}"
+    assert result.stdout.strip() == f"90 reconstructions and 400 gallery photos (92x112 grey) -> {tmp_path / 'p'}"
 
 
 @pytest.mark.parametrize("args,code,message", [

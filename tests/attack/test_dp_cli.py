@@ -3,8 +3,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from attack.bundle import read_bundle
-from attack.cli import main
+from mi_harness.bundle import read_bundle
+from mi_harness.cli import main
 
 
 def run(*args, faces_dir=None):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from attack.faces import ENV_VAR, FacesError, Split, load_faces, resolve_faces_dir, subject_label, subject_name
+from attack.faces import FacesError, Split, load_faces, resolve_faces_dir, subject_label, subject_name
+from mi_harness.galleries import ENV_VAR
 
 
 def test_loads_all_400_faces_scaled_to_unit_range(faces):

@@ -162,7 +162,7 @@ def captured_request(monkeypatch):
 ])
 def test_the_attack_command_passes_the_preset_and_prior_on(args, preset, overrides, captured_request, faces_dir,
                                                            tmp_path):
-    from attack.cli import main
+    from mi_harness.cli import main
 
     result = CliRunner().invoke(main, ["attack", "--model", "mlp", "--models-dir", str(tmp_path), *args,
                                        "--faces", str(faces_dir), "--out", str(tmp_path / "bundle")])
@@ -179,7 +179,7 @@ def test_the_attack_command_passes_the_preset_and_prior_on(args, preset, overrid
     (["--confidence-term", "sqrt"], "Invalid value for '--confidence-term'"),
 ])
 def test_bad_prior_or_preset_options_are_refused_before_any_work(args, message, captured_request, tmp_path):
-    from attack.cli import main
+    from mi_harness.cli import main
 
     result = CliRunner().invoke(main, ["attack", "--model", "mlp", "--models-dir", str(tmp_path), *args,
                                        "--out", str(tmp_path / "bundle")])

@@ -4,7 +4,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attack.bundle import read_bundle
 from attack.checkpoints import load_checkpoint, save_checkpoint
 from attack.countermeasures import item_countermeasure, parse_countermeasure
 from attack.faces import Split
@@ -18,6 +17,7 @@ from attack.private_training import (
     train_private_model,
 )
 from attack.reconstruct import AttackRequest, run_attack, save_to_bundle
+from mi_harness.bundle import read_bundle
 
 
 def test_the_tied_layers_per_photo_gradient_norms_are_autograds():

@@ -3,13 +3,13 @@ import numpy as np
 import pytest
 import torch
 
-from attack.bundle import read_bundle
 from attack.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from attack.deblur import Blur
-from attack.evaluate import standardise
 from attack.faces import Split
 from attack.reconstruct import AttackRequest, run_attack, save_to_bundle
 from attack.training import TrainConfig, checkpoint_metadata, train_model
+from mi_harness.bundle import read_bundle
+from mi_harness.evaluate import standardise
 
 LABELS = [0, 5, 17, 33]
 
@@ -85,7 +85,7 @@ def test_deblurring_keeps_the_blurred_photo_and_lowers_the_cost(softmax_checkpoi
     split = Split.make(0)
     for label, item, inv in zip(LABELS, output.items, output.inversions):
         number = split.validation[label][0]
-        assert item.attack == "deblur" and item.params["blurred_photo"] == f"s{label + 1}/{number}.pgm"
+        assert item.attack == "deblur" and item.source_photo == f"gallery/s{label + 1}/{number}.png"
         # the side information stored is the blurred validation photo, untouched by the search
         photo = torch.from_numpy(faces.images[faces.index_of(label, number)].reshape(1, -1))
         expected = np.round(Blur("gaussian", 2)(photo).numpy().reshape(112, 92) * 255)

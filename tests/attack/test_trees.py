@@ -8,12 +8,12 @@ import pytest
 from click.testing import CliRunner
 from sklearn.tree import DecisionTreeClassifier
 
-from attack.cli import main
 from attack.trees import estimators as est
 from attack.trees.experiment import run_table
 from attack.trees.privacy_cart import train_with_feature_at
 from attack.trees.surveys import SurveyError, load_gss, load_steak, load_survey, with_sensitive
 from attack.trees.tree_model import Feature, TreeError, TreeModel, from_sklearn
+from mi_harness.cli import main
 
 NO, YES = 0, 1
 

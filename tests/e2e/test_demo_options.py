@@ -1,7 +1,7 @@
 """`mi-harness demo` refuses a plan it cannot run before it does anything."""
 from click.testing import CliRunner
 
-from attack.cli import main
+from mi_harness.cli import main
 
 
 def test_a_bad_plan_is_refused_with_its_reason_and_writes_nothing(tmp_path):

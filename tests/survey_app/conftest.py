@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from attack.bundle import Bundle, Item, write_bundle
 from attack.faces import Split, subject_name
 from attack.gallery import dataset_section, gallery_images
+from mi_harness.bundle import Bundle, Item, write_bundle
 
 POSTGRES = os.environ.get("MI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MODELS = ("softmax", "mlp")

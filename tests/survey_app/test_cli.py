@@ -6,7 +6,7 @@ import json
 import requests
 from click.testing import CliRunner
 
-from attack.cli import main
+from mi_harness.cli import main
 from survey_app.server import ServerProcess as Server
 
 from .conftest import csrf_of, task_form

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from PIL import Image
 from sqlalchemy import select
 
-from attack.cli import main
+from mi_harness.cli import main
 from survey_app.models import Item, Study
 from survey_app.studies import configure
 

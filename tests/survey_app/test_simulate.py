@@ -7,8 +7,8 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
 from analysis.load import from_database
-from attack.cli import main
 from attack.faces import Split
+from mi_harness.cli import main
 from survey_app.perception import local_energy
 from survey_app.server import ServerProcess
 from survey_app.simulate import Persona, choose, personas, run_panel

@@ -5,20 +5,32 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from attack.bundle import BundleError, read_bundle
-from attack.evaluate import Recogniser, evaluate_bundle, standardise
-from attack.external import convert_folder
+from attack.faces import Split
+from attack.gallery import att_references
+from mi_harness.bundle import BundleError, read_bundle
+from mi_harness.convert import convert
+from mi_harness.evaluate import Recogniser, evaluate_bundle, standardise
+from mi_harness.galleries import from_folder
+
+
+@pytest.fixture(scope="module")
+def att_gallery(faces):
+    return from_folder(faces.root)
+
+
+def convert_folder(folder, csv_path, out, gallery, where=None):
+    return convert(out, gallery, folder=folder, csv_path=csv_path, where=where)
 
 
 @pytest.fixture(scope="module")
 def recogniser(faces):
-    return Recogniser(faces)
+    return Recogniser(att_references(faces, Split.make(0)))
 
 
 @pytest.fixture(scope="module")
-def paper_bundle(paper_reconstructions, faces, tmp_path_factory):
+def paper_bundle(paper_reconstructions, att_gallery, tmp_path_factory):
     out = tmp_path_factory.mktemp("paper") / "bundle"
-    convert_folder(paper_reconstructions, paper_reconstructions / "manifest.csv", out, faces,
+    convert_folder(paper_reconstructions, paper_reconstructions / "manifest.csv", out, att_gallery,
                    where={"kind": "final_image"})
     return read_bundle(out)
 
@@ -74,7 +86,7 @@ def small_folder(paper_reconstructions, tmp_path):
     return folder
 
 
-def test_converter_errors_name_the_line_and_write_nothing(small_folder, faces, tmp_path):
+def test_converter_errors_name_the_line_and_write_nothing(small_folder, att_gallery, tmp_path):
     Image.new("L", (100, 100)).save(small_folder / "images" / "odd.png")
     write_csv(small_folder / "recon.csv", [
         {"file": "images/img26ZZKl.png", "subject": "s1", "model": "dae"},
@@ -84,18 +96,25 @@ def test_converter_errors_name_the_line_and_write_nothing(small_folder, faces, t
     ])
     out = tmp_path / "out"
     with pytest.raises(BundleError) as err:
-        convert_folder(small_folder, small_folder / "recon.csv", out, faces)
+        convert_folder(small_folder, small_folder / "recon.csv", out, att_gallery)
     text = str(err.value)
     assert "line 3: image" in text and "missing" in text
-    assert "line 4: unknown subject 's77'" in text
-    assert "line 5:" in text and "is 100x100" in text
+    assert "line 4: identity 's77' is not in the gallery" in text
+    assert "line 5:" not in text  # sizes are checked once every row names a known identity and a readable image
+    assert not out.exists()
+    write_csv(small_folder / "recon.csv", [
+        {"file": "images/img26ZZKl.png", "subject": "s1", "model": "dae"},
+        {"file": "images/odd.png", "subject": "s3", "model": "dae"},
+    ])
+    with pytest.raises(BundleError, match=r"line 3: .*odd.png is 100x100, another aspect than the bundle's 92x112"):
+        convert_folder(small_folder, small_folder / "recon.csv", out, att_gallery)
     assert not out.exists()
 
 
-def test_converter_needs_file_and_subject_columns(small_folder, faces, tmp_path):
+def test_converter_needs_file_and_subject_columns(small_folder, att_gallery, tmp_path):
     write_csv(small_folder / "bad.csv", [{"file": "images/img26ZZKl.png", "model": "dae"}], ("file", "model"))
-    with pytest.raises(BundleError, match="no column 'subject'"):
-        convert_folder(small_folder, small_folder / "bad.csv", tmp_path / "out", faces)
+    with pytest.raises(BundleError, match="needs columns 'file' and 'subject'"):
+        convert_folder(small_folder, small_folder / "bad.csv", tmp_path / "out", att_gallery)
 
 
 def test_a_blank_image_identifies_no_one(recogniser):

@@ -1,6 +1,7 @@
 """Machine stand-ins for the human lineup: would an independent recogniser name the right person?
 
-The recogniser is not the attacked model: it is nearest neighbour over all 400 AT&T photos in three spaces.
+The recogniser is not the attacked model: it is nearest neighbour over the bundle's gallery (for the AT&T faces,
+all 400 photos) in three spaces, for any dataset: grey or colour images of any size.
 The deep judge (``mi_harness.deep_face``, dlib's ResNet face descriptor) asks what a face recogniser would
 answer; it leads, because it is the closest machine stand-in for a person. The pixel judge (each image
 z-scored, so similarity is Pearson correlation and contrast stretch does not matter) and the eigenface judge
@@ -19,14 +20,14 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from skimage.metrics import structural_similarity
 from sklearn.decomposition import PCA
-
-from mi_harness.conditions import CONDITION
-from mi_harness.deep_face import SAME_PERSON_DISTANCE, DeepFaceJudge, subject_distances, true_subject_ranks
-from mi_harness.judges import JUDGE_MEANINGS
-from mi_harness.screening import screen_image
+from tqdm import tqdm
 
 from .bundle import Bundle, Item
-from .faces import HEIGHT, N_SUBJECTS, WIDTH, Faces, subject_label, subject_name
+from .conditions import CONDITION
+from .deep_face import SAME_PERSON_DISTANCE, DeepFaceJudge, subject_distances, true_subject_ranks
+from .galleries import Gallery, load_photo
+from .judges import JUDGE_MEANINGS
+from .screening import screen_image
 
 SPACES = ("pixel", "eigen")
 
@@ -37,11 +38,49 @@ def standardise(images: np.ndarray) -> np.ndarray:
     return flat / np.maximum(flat.std(1, keepdims=True), 1e-12)
 
 
+@dataclass
+class References:
+    """The photos the judges compare against: pixels in [0, 1] ((n, h, w) grey or (n, h, w, 3) colour), each
+    photo's identity (an index into ``identities``), its name in the bundle and its role."""
+    images: np.ndarray
+    labels: np.ndarray
+    identities: list[str]
+    names: list[str]
+    roles: list[str]
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle) -> References:
+        if not bundle.gallery:
+            raise ValueError(f"{bundle.root or 'the bundle'} has no gallery: the judges need real photos")
+        identities = list(dict.fromkeys(g.subject for g in bundle.gallery))
+        index = {identity: k for k, identity in enumerate(identities)}
+        return cls(np.stack([bundle.load_image(g.image) for g in bundle.gallery]),
+                   np.array([index[g.subject] for g in bundle.gallery]), identities,
+                   [g.image for g in bundle.gallery], [g.role for g in bundle.gallery])
+
+    @classmethod
+    def from_gallery(cls, gallery: Gallery, size: tuple[int, int], colour: bool, seed: int = 0) -> References:
+        """Another gallery as the judges' references, at the bundle's size and mode."""
+        roles = gallery.roles(seed)
+        identities = gallery.identities
+        index = {identity: k for k, identity in enumerate(identities)}
+        images = [load_photo(p.path, size, colour).astype(np.float32) / 255.0
+                  for p in tqdm(gallery.photos, desc="reference photos", leave=False, disable=None)]
+        return cls(np.stack(images), np.array([index[p.identity] for p in gallery.photos]), identities,
+                   [p.key for p in gallery.photos], [roles[p.key] for p in gallery.photos])
+
+    def label(self, identity: str) -> int:
+        return self.identities.index(identity)
+
+
 class Recogniser:
-    def __init__(self, faces: Faces, eigen_components: int = 100, deep_judge: DeepFaceJudge | None = None) -> None:
-        self.faces = faces
-        self.reference = standardise(faces.images)
-        self.pca = PCA(n_components=eigen_components, random_state=0).fit(self.reference)
+    def __init__(self, references: References, eigen_components: int = 100,
+                 deep_judge: DeepFaceJudge | None = None) -> None:
+        self.references = references
+        self.n_identities = len(references.identities)
+        self.reference = standardise(references.images)
+        components = min(eigen_components, *self.reference.shape)
+        self.pca = PCA(n_components=components, random_state=0).fit(self.reference)
         self.reference_eigen = self.pca.transform(self.reference)
         self._deep_judge = deep_judge
         self._reference_deep: np.ndarray | None = None
@@ -57,7 +96,7 @@ class Recogniser:
     def reference_deep(self) -> np.ndarray:
         """The gallery's descriptors, from the on-disk cache after the first time (keyed by the pixels)."""
         if self._reference_deep is None:
-            self._reference_deep = self.deep_judge.gallery_descriptors(self.faces.images)
+            self._reference_deep = self.deep_judge.gallery_descriptors(self.references.images)
         return self._reference_deep
 
     def deep_scores(self, images: np.ndarray, labels: np.ndarray,
@@ -65,13 +104,14 @@ class Recogniser:
         """The deep judge per image: rank of the true subject (0 = named), the nearest subject's label, and the
         descriptor distance to the true subject's nearest photo (``exclude`` as in ``subject_ranks``)."""
         descriptors = self.deep_judge.cached_descriptors(images)  # the report's lineup pass reads them back
-        per_subject = subject_distances(descriptors, self.reference_deep, self.faces.labels, N_SUBJECTS, exclude)
+        per_subject = subject_distances(descriptors, self.reference_deep, self.references.labels,
+                                        self.n_identities, exclude)
         return {"rank": true_subject_ranks(per_subject, labels), "nearest": per_subject.argmin(1),
                 "distance": per_subject[np.arange(len(images)), labels]}
 
     def subject_ranks(self, images: np.ndarray, labels: np.ndarray,
                       exclude: list[int | None] | None = None) -> dict[str, np.ndarray]:
-        """For each space, the rank (0 = best) of the true subject among the 40.
+        """For each space, the rank (0 = best) of the true subject among the gallery's identities.
 
         ``exclude`` names, per image, a reference photo to leave out: the photo a deblurring attacker held,
         which its own blurred copy would otherwise match trivially.
@@ -86,17 +126,22 @@ class Recogniser:
             for row, index in enumerate(exclude or []):
                 if index is not None:
                     score[row, index] = -np.inf
-            per_subject = np.full((len(query), N_SUBJECTS), -np.inf)
-            np.maximum.at(per_subject.T, self.faces.labels, score.T)
+            per_subject = np.full((len(query), self.n_identities), -np.inf)
+            np.maximum.at(per_subject.T, self.references.labels, score.T)
             true = per_subject[np.arange(len(query)), labels]
             # ties count against the true subject: a blank image matching everyone equally names no one
             ranks[space] = (per_subject > true[:, None]).sum(1) + (per_subject == true[:, None]).sum(1) - 1
         return ranks
 
-    def ssim_to_subject(self, image: np.ndarray, label: int, numbers: list[int]) -> float:
-        refs = [self.faces.images[self.faces.index_of(label, n)] for n in numbers]
-        img = image.reshape(HEIGHT, WIDTH).astype(np.float64)
-        return float(np.mean([structural_similarity(img, ref.astype(np.float64), data_range=1.0) for ref in refs]))
+    def ssim_to_subject(self, image: np.ndarray, label: int) -> float:
+        """Mean SSIM to the subject's training photos (all its photos where the gallery has no training role)."""
+        own = np.flatnonzero(self.references.labels == label)
+        train = [k for k in own if self.references.roles[k] == "train"]
+        colour = image.ndim == 3
+        return float(np.mean([structural_similarity(image.astype(np.float64),
+                                                    self.references.images[k].astype(np.float64), data_range=1.0,
+                                                    channel_axis=2 if colour else None)
+                              for k in (train or own)]))
 
 
 DEFAULT_GROUPING = CONDITION
@@ -126,13 +171,12 @@ class GroupScore:
     aux_ssim: float | None = None
 
 
-def score_images(recogniser: Recogniser, images: np.ndarray, labels: np.ndarray, train_numbers: list[list[int]],
+def score_images(recogniser: Recogniser, images: np.ndarray, labels: np.ndarray,
                  exclude: list[int | None]) -> dict[str, np.ndarray]:
     """Every judge's verdict per image, before screening."""
     ranks = recogniser.subject_ranks(images, labels, exclude)
     deep = recogniser.deep_scores(images, labels, exclude)
-    ssim = np.array([recogniser.ssim_to_subject(img, lab, nums)
-                     for img, lab, nums in zip(images, labels, train_numbers)])
+    ssim = np.array([recogniser.ssim_to_subject(img, lab) for img, lab in zip(images, labels)])
     return {"top1_deep": deep["rank"] < 1, "top5_deep": deep["rank"] < 5, "deep_nearest": deep["nearest"],
             "deep_distance": deep["distance"], "deep_same_person": deep["distance"] < SAME_PERSON_DISTANCE,
             "top1_pixel": ranks["pixel"] < 1, "top5_pixel": ranks["pixel"] < 5,
@@ -142,17 +186,14 @@ def score_images(recogniser: Recogniser, images: np.ndarray, labels: np.ndarray,
 def group_value(item: Item, key: str) -> str:
     """An item field, or a key of its params (so a converted CSV's extra columns can be grouped on)."""
     if key in Item.__dataclass_fields__ and key != "params":
-        return str(getattr(item, key))
+        value = getattr(item, key)
+        return "-" if value is None else str(value)
     return str(item.params.get(key, "-"))
 
 
-def source_photo_index(faces: Faces, item: Item) -> int | None:
-    """The gallery index of the photo a deblurring item started from ("s3/7.pgm"), if it names one."""
-    source = item.params.get("blurred_photo")
-    if not source:
-        return None
-    subject, number = source.removesuffix(".pgm").split("/")
-    return faces.index_of(subject_label(subject), int(number))
+def source_photo_index(references: References, item: Item) -> int | None:
+    """The reference index of the photo a deblurring item started from, if it names one."""
+    return references.names.index(item.source_photo) if item.source_photo in references.names else None
 
 
 @dataclass
@@ -162,26 +203,29 @@ class BundleScores:
     usable: np.ndarray
     reasons: list[str | None]
     aux: dict[int, dict[str, float]]
+    identities: list[str]
 
 
 def score_bundle(bundle: Bundle, recogniser: Recogniser) -> BundleScores:
     if not bundle.items:
         raise ValueError(f"{bundle.root or 'the bundle'} has no reconstructions to evaluate")
-    split = bundle.dataset.get("split") or {}
-    labels = np.array([subject_label(i.subject) for i in bundle.items])
-    numbers = [split.get(i.subject, {}).get("train") or list(range(1, 11)) for i in bundle.items]
+    references = recogniser.references
+    unknown = sorted({i.subject for i in bundle.items} - set(references.identities))
+    if unknown:
+        raise ValueError(f"the judges' gallery has no photo of {', '.join(unknown[:5])}")
+    labels = np.array([references.label(i.subject) for i in bundle.items])
     images = np.stack([bundle.load_image(i.image) for i in bundle.items])
-    exclude = [source_photo_index(recogniser.faces, i) for i in bundle.items]
-    scores = score_images(recogniser, images, labels, numbers, exclude)
+    exclude = [source_photo_index(references, i) for i in bundle.items]
+    scores = score_images(recogniser, images, labels, exclude)
     verdicts = [screen_image(image) for image in images]
     with_aux = [k for k, i in enumerate(bundle.items) if i.aux_image]
     aux_scores = {}
     if with_aux:
         aux_images = np.stack([bundle.load_image(bundle.items[k].aux_image) for k in with_aux])
-        aux = score_images(recogniser, aux_images, labels[with_aux], [numbers[k] for k in with_aux],
-                           [exclude[k] for k in with_aux])
+        aux = score_images(recogniser, aux_images, labels[with_aux], [exclude[k] for k in with_aux])
         aux_scores = {k: {m: v[j] for m, v in aux.items()} for j, k in enumerate(with_aux)}
-    return BundleScores(scores, np.array([v.usable for v in verdicts]), [v.reason for v in verdicts], aux_scores)
+    return BundleScores(scores, np.array([v.usable for v in verdicts]), [v.reason for v in verdicts], aux_scores,
+                        references.identities)
 
 
 def item_rows(bundle: Bundle, scored: BundleScores) -> list[dict]:
@@ -190,7 +234,7 @@ def item_rows(bundle: Bundle, scored: BundleScores) -> list[dict]:
     return [{"id": item.id, "subject": item.subject, "model": item.model, "attack": item.attack,
              "countermeasure": item.countermeasure, "blur": group_value(item, "blur"),
              "usable": bool(scored.usable[k]), "unusable_reason": scored.reasons[k] or "",
-             "deep_nearest": subject_name(int(s["deep_nearest"][k])), "top1_deep": bool(s["top1_deep"][k]),
+             "deep_nearest": scored.identities[int(s["deep_nearest"][k])], "top1_deep": bool(s["top1_deep"][k]),
              "top5_deep": bool(s["top5_deep"][k]), "deep_distance": round(float(s["deep_distance"][k]), 4),
              "deep_same_person": bool(s["deep_same_person"][k]), "top1_pixel": bool(s["top1_pixel"][k]),
              "top5_pixel": bool(s["top5_pixel"][k]), "top1_eigen": bool(s["top1_eigen"][k]),
@@ -245,7 +289,7 @@ def format_table(groups: list[GroupScore]) -> str:
         lines.append(f"{names} {g.n:4d} {g.unusable:5d} {pct(g.top1_deep, 9)} {pct(g.top5_deep, 9)} "
                      f"{g.deep_distance:5.2f} {pct(g.deep_same_person, 6)} {pct(g.top1_pixel)} "
                      f"{pct(g.top5_pixel)} {pct(g.top1_eigen)} {pct(g.top5_eigen)} {g.ssim:6.3f} {conf}{aux}")
-    lines += ["", "Top-1/top-5 over all 40 subjects; an unusable item (screening: near-constant or grain) "
+    lines += ["", "Top-1/top-5 over all the gallery's identities; an unusable item (screening: near-constant or grain) "
               "counts as a failure under every judge. dist: mean descriptor distance to the true subject; "
               f"<{SAME_PERSON_DISTANCE}: share the recogniser would call the same person.",
               *(f"  {meaning}" for meaning in JUDGE_MEANINGS.values()),
