@@ -12,10 +12,17 @@ import pandas as pd
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from mi_harness.answers import (ABSENT_CHOICE, COLUMNS, FLAGS, is_skilled, measures_skill, skill_evidence,
-                                skill_measured_on_gold)
+from mi_harness.answers import (
+    ABSENT_CHOICE,
+    ADDED_COLUMNS,
+    COLUMNS,
+    FLAGS,
+    is_skilled,
+    measures_skill,
+    skill_evidence,
+    skill_measured_on_gold,
+)
 from mi_harness.conditions import blur_of
-
 
 
 class AnswersError(ValueError):
@@ -25,7 +32,8 @@ class AnswersError(ValueError):
 ANSWERS_SQL = text("""
 SELECT s.name AS study, r.number AS run, w.external_id AS worker, w.id AS worker_key, a.hit_id AS hit,
        i.external_id AS item, i.subject, i.model, i.attack, i.countermeasure, i.params, i.is_gold AS gold,
-       l.target_present, l.target_position, ans.choice, ans.correct, ans.shown_at, ans.answered_at
+       i.is_control AS control, l.target_present, l.target_position, l.photo, l.photo_role, ans.choice, ans.correct,
+       ans.confidence, ans.shown_at, ans.answered_at
 FROM answer ans
 JOIN assignment a ON a.id = ans.assignment_id
 JOIN run r ON r.id = ans.run_id
@@ -78,7 +86,10 @@ def from_database(url: str, study: str) -> pd.DataFrame:
         return pd.DataFrame(columns=list(COLUMNS))
     params = frame.pop("params").map(lambda p: p if isinstance(p, dict) else json.loads(p or "{}"))
     frame["blur"] = params.map(blur_of)
-    for column in ("gold", "target_present", "correct"):
+    frame["control_of"] = params.map(lambda p: p.get("control_of") or "")
+    frame["filler_policy"] = settings.get("filler_policy", ADDED_COLUMNS["filler_policy"])
+    frame["confidence_scale"] = settings.get("confidence_scale", ADDED_COLUMNS["confidence_scale"])
+    for column in ("gold", "control", "target_present", "correct"):
         frame[column] = frame[column].astype(bool)
     frame["target_position"] = frame["target_position"].map(lambda p: None if pd.isna(p) else int(p) + 1)
     frame["choice"] = frame["choice"].map(lambda c: ABSENT_CHOICE if c == -1 else str(int(c) + 1))
@@ -112,6 +123,9 @@ def from_export(path: str | Path) -> pd.DataFrame:
                                                                                          keep_default_na=False)
     except ValueError as exc:
         raise AnswersError(f"{path} is not a survey export ({exc})") from None
+    for column, default in ADDED_COLUMNS.items():  # an export from before these columns
+        if column not in frame.columns:
+            frame[column] = default
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise AnswersError(f"{path} is not a survey export: no column {', '.join(missing)}")
@@ -124,6 +138,8 @@ def from_export(path: str | Path) -> pd.DataFrame:
     frame["choice"] = frame["choice"].astype(str)
     frame["response_ms"] = pd.to_numeric(frame["response_ms"])
     frame["blur"] = frame["blur"].fillna("").astype(str)
+    frame["confidence"] = pd.to_numeric(frame["confidence"].mask(frame["confidence"].astype(str) == ""))
+    frame["confidence_scale"] = pd.to_numeric(frame["confidence_scale"]).astype(int)
     return tidy(frame)
 
 
@@ -133,6 +149,9 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     one of the worker's 1st, 3rd... answers, counted in row order, which is the order answered), so that the
     skilled tables leave it out."""
     frame = frame[list(COLUMNS)].copy()
+    for column, default in ADDED_COLUMNS.items():  # unset in hand-made tables: as in an export from before them
+        if default is not None:
+            frame[column] = frame[column].where(frame[column].notna(), default)
     for column in FLAGS:
         frame[column] = frame[column].astype(bool)
     frame["run"] = frame["run"].astype(int)

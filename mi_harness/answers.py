@@ -6,12 +6,24 @@ workers the paper's "skilled" tables keep, so the survey's worker page and the a
 from __future__ import annotations
 
 COLUMNS = ("study", "run", "worker", "hit", "item", "subject", "model", "attack", "countermeasure", "blur", "gold",
-           "target_present", "target_position", "choice", "correct", "skilled", "response_ms", "shown_at",
+           "control", "control_of", "target_present", "target_position", "photo", "photo_role", "filler_policy",
+           "choice", "correct", "confidence", "confidence_scale", "skilled", "response_ms", "shown_at",
            "answered_at")
 """The export's columns, in order. Places are numbered 1-5 from the left as the worker saw them; ``choice`` is a
-place or ``absent``; ``blur`` is a deblurring item's blur ("gaussian:8") or empty."""
+place or ``absent``; ``blur`` is a deblurring item's blur ("gaussian:8") or empty. ``control``: a mock-witness
+item, whose probe tells nothing of the target, showing the lineup of item ``control_of`` (its model, attack,
+countermeasure, blur, target and places are that item's): what is chosen there measures the lineup, not the attack.
+``photo`` and ``photo_role``: the target's photo in the lineup and its role in the model's split (train: the model
+learned it; validation), empty in target-absent lineups. ``filler_policy``: the study's (random, similar, matched).
+``confidence``: how sure the worker said they were, 1 to ``confidence_scale`` (empty, and a scale of 0, when the
+study asked nothing)."""
 
-FLAGS = ("gold", "target_present", "correct", "skilled")
+ADDED_COLUMNS = {"control": False, "control_of": "", "photo": "", "photo_role": "", "filler_policy": "random",
+                 "confidence": None, "confidence_scale": 0}
+"""The columns issue 12 added, with what they mean for answers exported before them: no controls, photo not
+recorded, random fillers (the only policy there was), no confidence asked."""
+
+FLAGS = ("gold", "control", "target_present", "correct", "skilled")
 """The columns that hold true/false."""
 
 ABSENT_CHOICE = "absent"

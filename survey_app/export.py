@@ -7,15 +7,15 @@ import io
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mi_harness.answers import ABSENT_CHOICE, COLUMNS
+from mi_harness.answers import ABSENT_CHOICE, ADDED_COLUMNS, COLUMNS
 
 from .models import ABSENT, Answer, Assignment, Item, Lineup, Run, Study, Worker
 from .studies import worker_table
 
 
-
 def answer_rows(db: Session, study: Study) -> list[dict]:
     skilled = {w["worker_id"]: w["skilled"] for w in worker_table(db, study)}
+    settings = study.settings or {}
     rows = db.execute(
         select(Answer, Run.number, Worker.external_id, Assignment.hit_id, Item, Lineup)
         .join(Run, Run.id == Answer.run_id).join(Worker, Worker.id == Answer.worker_id)
@@ -28,10 +28,15 @@ def answer_rows(db: Session, study: Study) -> list[dict]:
             "study": study.name, "run": run, "worker": external_id, "hit": hit_id,
             "item": item.external_id, "subject": item.subject, "model": item.model, "attack": item.attack,
             "countermeasure": item.countermeasure, "blur": (item.params or {}).get("blur") or "",
-            "gold": item.is_gold, "target_present": lineup.target_present,
+            "gold": item.is_gold, "control": item.is_control,
+            "control_of": (item.params or {}).get("control_of") or "", "target_present": lineup.target_present,
             "target_position": lineup.target_position + 1 if lineup.target_present else None,
+            "photo": lineup.photo or "", "photo_role": lineup.photo_role or "",
+            "filler_policy": settings.get("filler_policy", ADDED_COLUMNS["filler_policy"]),
             "choice": ABSENT_CHOICE if answer.choice == ABSENT else answer.choice + 1,
-            "correct": answer.correct, "skilled": skilled.get(answer.worker_id, False),
+            "correct": answer.correct, "confidence": answer.confidence,
+            "confidence_scale": settings.get("confidence_scale", ADDED_COLUMNS["confidence_scale"]),
+            "skilled": skilled.get(answer.worker_id, False),
             "response_ms": response_ms(answer),
             "shown_at": answer.shown_at.isoformat(timespec="milliseconds") + "Z",
             "answered_at": answer.answered_at.isoformat(timespec="milliseconds") + "Z"})

@@ -6,7 +6,7 @@ import random
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, bindparam, case, exists, func, insert, literal, select
+from sqlalchemy import DateTime, Integer, and_, bindparam, case, cast, exists, func, insert, literal, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
@@ -152,8 +152,10 @@ def _store(absent: bool):
     answer, or stores nothing."""
     position = literal(ABSENT) if absent else LineupFace.position
     target = case((Lineup.target_present, Lineup.target_position), else_=literal(ABSENT))
+    confidence = cast(bindparam("confidence"), Integer)
+    scale = func.coalesce(Study.settings["confidence_scale"].as_integer(), 0)
     query = (select(Assignment.id, Hit.run_id, Hit.worker_id, Assignment.lineup_id, position, position == target,
-                    bindparam("shown", type_=DateTime), bindparam("now"))
+                    confidence, bindparam("shown", type_=DateTime), bindparam("now"))
              .select_from(Assignment).join(Hit, Hit.id == Assignment.hit_id).join(Run, Run.id == Hit.run_id)
              .join(Study, Study.id == Run.study_id).join(Worker, Worker.id == Hit.worker_id)
              .join(Lineup, Lineup.id == Assignment.lineup_id))
@@ -163,9 +165,11 @@ def _store(absent: bool):
         query = query.join(LineupFace, (LineupFace.lineup_id == Lineup.id) & (LineupFace.token == bindparam("choice")))
     query = query.where(Assignment.token == bindparam("token"), Hit.worker_id == bindparam("worker_id"),
                         Study.slug == bindparam("slug"), Run.status == "open", Hit.expires_at > bindparam("now"),
-                        ~Worker.blocked)
+                        ~Worker.blocked,
+                        # a confidence on the study's scale when it asks for one, none when it does not
+                        or_(and_(confidence.is_(None), scale == 0), confidence.between(1, scale)))
     return insert(Answer).from_select(["assignment_id", "run_id", "worker_id", "lineup_id", "choice", "correct",
-                                       "shown_at", "answered_at"], query).returning(Answer.id)
+                                       "confidence", "shown_at", "answered_at"], query).returning(Answer.id)
 
 
 STORE_FACE, STORE_ABSENT = _store(absent=False), _store(absent=True)
@@ -181,15 +185,16 @@ WHY_NOT = (
 
 
 def record_answer(connection: Connection, worker_id: int, slug: str, assignment_token: str, choice: str,
-                  shown: datetime | None, now: datetime) -> bool:
+                  shown: datetime | None, now: datetime, confidence: int | None = None) -> bool:
     """Store one answer and commit it, in one statement: this is the survey's hot path. False: it was there.
 
     ``shown``: when this worker's session first showed the task (see shown.py); None when it never showed it,
-    which stores nothing. A duplicate (a double click, a retry) stores nothing: either the task already has its
+    which stores nothing. ``confidence``: how sure the worker said they were, on the study's scale (None when it
+    asks nothing). A duplicate (a double click, a retry) stores nothing: either the task already has its
     answer, or two copies race and the second fails the answer's unique key. Core, not the ORM, for speed.
     """
     params = {"token": assignment_token, "choice": choice, "worker_id": worker_id, "slug": slug, "now": now,
-              "shown": shown}
+              "shown": shown, "confidence": confidence}
     if shown is not None:
         try:
             stored = connection.execute(STORE_ABSENT if choice == "absent" else STORE_FACE, params).first()
@@ -215,6 +220,13 @@ def record_answer(connection: Connection, worker_id: int, slug: str, assignment_
     if shown is None:
         raise AnswerRejected(400, "this task was not shown in this browser session (its start time is unknown): "
                                   "reload the page and answer again")
+    scale = stored_settings(row.settings).confidence_scale
+    if scale and confidence is None:
+        raise AnswerRejected(400, f"say how sure you are of your choice (1 to {scale}) before sending it")
+    if confidence is not None and not scale:
+        raise AnswerRejected(400, "this study does not ask how sure you are: send the choice alone")
+    if confidence is not None and not 1 <= confidence <= scale:
+        raise AnswerRejected(400, f"confidence must be between 1 and {scale}, got {confidence}")
     if choice == "absent":
         raise AnswerRejected(400, '"not in this lineup" is not an answer this study offers')
     raise AnswerRejected(400, "unknown choice: pick one of the five faces shown")

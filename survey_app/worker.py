@@ -116,7 +116,9 @@ def _show_task(slug: str, worker_id: int):
     probe_size, face_size = display_sizes(first.settings)
     return _no_store(render_template(
         "worker/task.html", slug=slug, images=image_url_prefix(), probe_size=probe_size, face_size=face_size,
-        allow_absent=stored_settings(first.settings).allow_absent, assignment=first.assignment, probe=first.probe,
+        allow_absent=stored_settings(first.settings).allow_absent,
+        confidence_scale=stored_settings(first.settings).confidence_scale, assignment=first.assignment,
+        probe=first.probe,
         aux=first.aux_token if first.aux_image_id else None,
         faces=[row.face for row in rows], number=first.answered + 1, total=first.total))
 
@@ -158,12 +160,23 @@ def answer(slug: str):
     token, choice = request.form.get("assignment", ""), request.form.get("choice", "")
     if not token or not choice or len(token) > 64 or len(choice) > 64:
         abort(400, "the form must carry the task and a choice")
+    confidence = _confidence(request.form.get("confidence", ""))
     with current_app.extensions["survey_engine"].connect() as connection:
         try:
-            record_answer(connection, worker_id, slug, token, choice, shown_at(slug, token), utcnow())
+            record_answer(connection, worker_id, slug, token, choice, shown_at(slug, token), utcnow(), confidence)
         except AnswerRejected as exc:
             abort(exc.status, str(exc))
     return redirect(url_for(".task", slug=slug), 303)
+
+
+def _confidence(raw: str) -> int | None:
+    """The form's confidence rating: empty (the study asks none), or a whole number the study's scale checks."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 3:
+        abort(400, f"confidence must be a whole number on the study's scale, got {raw[:20]!r}")
+    return int(raw)
 
 
 def _codes(db, worker: Worker) -> list[str]:
