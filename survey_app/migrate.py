@@ -1,4 +1,5 @@
-"""Alembic, driven from code: the schema of a database comes only from ``migrations/``."""
+"""Alembic, driven from code: the schema of a database comes only from ``survey_app/migrations/``, which ships
+inside the installed package (so a non-editable install can upgrade a database)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +11,7 @@ from alembic.script import ScriptDirectory
 
 from .db import make_engine
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -19,7 +20,7 @@ class SchemaOutOfDate(RuntimeError):
 
 def alembic_config(url: str) -> AlembicConfig:
     if not (MIGRATIONS / "env.py").is_file():
-        raise RuntimeError(f"the Alembic migrations are not at {MIGRATIONS}: install mi-harness from its source tree")
+        raise RuntimeError(f"the Alembic migrations are not at {MIGRATIONS}: the installation is incomplete")
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["database_url"] = url
