@@ -1,6 +1,6 @@
 """The survey's tables as typed SQLAlchemy models.
 
-The schema of a real database comes only from the Alembic migrations in ``migrations/``; these classes are
+The schema of a real database comes only from the Alembic migrations in ``survey_app/migrations/``; these classes are
 what the code reads and writes, and a test checks that they and the migrations agree.
 """
 from __future__ import annotations

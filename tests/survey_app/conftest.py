@@ -45,7 +45,7 @@ def make_bundle(faces, destination: Path) -> Path:
         images[aux] = (blurred * 255).astype(np.uint8)
         items.append(Item(id=f"softmax-deblur-none-{subject_name(label)}", subject=subject_name(label),
                           model="softmax", attack="deblur", countermeasure="none", image=name, aux_image=aux,
-                          params={"blur": "pixelate:4", "blurred_photo": f"{subject_name(label)}/{number}.pgm"}))
+                          blur="pixelate:4", source_photo=f"gallery/{subject_name(label)}/{number}.png"))
     bundle = Bundle(dataset=dataset_section(split), gallery=gallery, items=items)
     return write_bundle(bundle, destination, images)
 
