@@ -1,0 +1,108 @@
+"""A second dataset in another shape, end to end: the AT&T photos re-encoded as 64x64 colour JPEGs in the ImageFolder
+layout under other identity names, reconstructions in a toolbox's folder-per-class layout with a class-index map,
+through bundle convert -> judges -> study -> a real browser -> the simulated panel -> export -> analysis."""
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from mi_harness.bundle import read_bundle
+from mi_harness.cli import main
+from survey_app.server import ServerProcess
+
+IDENTITIES = [f"person-{name}" for name in ("ada", "bo", "cy", "di", "ed", "flo", "gus", "hal", "ivy", "jo", "kim",
+                                             "lu")]
+SIZE = 64
+TINTS = np.array([1.0, 0.82, 0.62])  # sepia: real colour, so the pipeline must keep three channels
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def colour(photo: np.ndarray) -> Image.Image:
+    rgb = np.clip(photo[..., None] * TINTS * 255, 0, 255).astype(np.uint8)
+    return Image.fromarray(rgb, "RGB").resize((SIZE, SIZE), Image.Resampling.LANCZOS)
+
+
+@pytest.fixture(scope="module")
+def other_dataset(faces, tmp_path_factory):
+    """gallery/<identity>/<n>.jpg (12 identities x 10 photos) and recon/<class index>/<k>.png: each class's
+    reconstruction is the mean of its first 7 photos (a stand-in for an attack's output), in colour."""
+    root = tmp_path_factory.mktemp("other")
+    for label, identity in enumerate(IDENTITIES):
+        (root / "gallery" / identity).mkdir(parents=True)
+        (root / "recon" / str(label)).mkdir(parents=True)
+        for number in range(1, 11):
+            colour(faces.images[faces.index_of(label, number)]).save(root / "gallery" / identity / f"{number}.jpg",
+                                                                      quality=90)
+        mean = faces.images[[faces.index_of(label, n) for n in range(1, 8)]].mean(axis=0)
+        colour(mean).save(root / "recon" / str(label) / "0.png")
+    (root / "classes.json").write_text(json.dumps(IDENTITIES))  # index -> identity, as a list
+    return root
+
+
+def run(*args) -> str:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.slow
+def test_another_dataset_through_the_whole_pipeline(other_dataset, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    bundle_dir, url = tmp_path / "bundle", f"sqlite:///{tmp_path / 'survey.db'}"
+    out = run("bundle", "convert", other_dataset / "recon", "--class-map", other_dataset / "classes.json",
+              "--gallery", other_dataset / "gallery", "--model", "gmi", "--out", bundle_dir)
+    assert "12 reconstructions and 120 gallery photos (64x64 colour)" in out
+    bundle = read_bundle(bundle_dir)
+    assert bundle.mode == "RGB" and bundle.image_size == (64, 64) and bundle.display_size == (224, 224)
+    assert {i.subject for i in bundle.items} == set(IDENTITIES) and {i.model for i in bundle.items} == {"gmi"}
+
+    table = run("evaluate", bundle_dir, "--json", tmp_path / "judges.json")
+    (row,) = json.loads((tmp_path / "judges.json").read_text())
+    assert row["n"] == 12 and row["unusable"] == 0 and row["top1_pixel"] >= 0.9, table  # class means: a signal
+
+    run("db", "upgrade", "--database", url)
+    created = json.loads(run("study", "create", "--database", url, "--name", "other", "--bundle", bundle_dir,
+                             "--set", "hit_size=4", "--set", "answers_per_item=2", "--open-run", "1").splitlines()[-1])
+    slug = created["link"].rstrip("/").split("/")[-1]
+    with ServerProcess(url, workers=1, threads=4) as server:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1000, "height": 800})
+            page.goto(f"{server.base}/s/{slug}/?workerId=OTHER1")
+            page.check("input[name=consent]")
+            page.click("text=Start")
+            for number in range(1, 5):
+                page.wait_for_selector(f"text=Task {number} of 4")
+                images = page.locator("img")
+                sizes = [images.nth(i).evaluate("i => [i.naturalWidth, i.naturalHeight, i.width, i.height]")
+                         for i in range(images.count())]
+                assert all(s[:2] == [64, 64] for s in sizes), sizes
+                assert all(shown_w == shown_h for _, _, shown_w, shown_h in sizes), sizes  # square, not 92:112
+                if number == 1:
+                    ARTIFACTS.mkdir(exist_ok=True)
+                    page.screenshot(path=str(ARTIFACTS / "other-dataset-lineup.png"), full_page=True)
+                    src = images.first.get_attribute("src")
+                    png = Image.open(io.BytesIO(page.request.get(f"{server.base}{src}").body()))
+                    rgb = np.asarray(png.convert("RGB"), dtype=float)
+                    assert png.mode == "RGB" and rgb[..., 0].mean() > rgb[..., 2].mean() + 10  # the sepia kept
+                page.locator("button.face").nth(number % 5).click()
+            page.wait_for_selector(".completion-code")
+            browser.close()
+        log = run("simulate", "other", "--database", url, "--workers", "6", "--hits-per-worker", "2",
+                  "--url", server.base)
+    assert "attentive" in log
+    run("study", "export", "--database", url, created["id"], "--out", tmp_path / "answers.csv")
+    rows = (tmp_path / "answers.csv").read_text().splitlines()
+    assert len(rows) - 1 == 24 and all(",gmi," in r for r in rows[1:])  # 12 items x 2 answers, every one kept
+    assert any(re.search(r",OTHER1,", r) for r in rows[1:])
+    run("analyze", "other", "--database", url, "--out", tmp_path / "report", "--no-deep-judge")
+    report = (tmp_path / "report" / "report.html").read_text()
+    assert "gmi" in report
