@@ -95,6 +95,14 @@ def _pick_lineups(db: Session, study: Study, run: Run, worker: Worker, settings:
                          .where(Lineup.study_id == study.id)).all()
     seen = set(db.scalars(select(Assignment.lineup_id).join(Hit, Hit.id == Assignment.hit_id)
                           .where(Hit.run_id == run.id, Hit.worker_id == worker.id)))
+    twins = _control_twins(db, study) if settings.control_items else {}
+    if twins:
+        # A mock witness must not have seen the lineup with the real reconstruction (nor the other way round), in
+        # any run: they would remember whom they picked.
+        ever = set(db.scalars(select(Assignment.lineup_id).join(Hit, Hit.id == Assignment.hit_id)
+                              .join(Run, Run.id == Hit.run_id)
+                              .where(Run.study_id == study.id, Hit.worker_id == worker.id)))
+        seen |= {twins[lid] for lid in ever if lid in twins}
     answered = dict(db.execute(select(Answer.lineup_id, func.count()).where(Answer.run_id == run.id)
                                .group_by(Answer.lineup_id)).all())
     pending = dict(db.execute(
@@ -106,7 +114,12 @@ def _pick_lineups(db: Session, study: Study, run: Run, worker: Worker, settings:
     load = {lid: answered.get(lid, 0) + pending.get(lid, 0) for lid, _ in lineups}
     free = sorted((lid for lid, gold in lineups if not gold and lid not in seen
                    and load[lid] < settings.answers_per_item), key=lambda lid: (load[lid], rng.random()))
-    picked = free[: settings.hit_size]
+    picked: list[int] = []
+    for lid in free:  # never a control and its real lineup in one HIT
+        if len(picked) == settings.hit_size:
+            break
+        if twins.get(lid) not in picked:
+            picked.append(lid)
     if not picked:
         return []
     gold = [lid for lid, is_gold in lineups if is_gold and lid not in seen]
@@ -114,6 +127,21 @@ def _pick_lineups(db: Session, study: Study, run: Run, worker: Worker, settings:
     picked += gold[: settings.gold_per_hit]
     rng.shuffle(picked)
     return picked
+
+
+def _control_twins(db: Session, study: Study) -> dict[int, int]:
+    """Lineup id -> lineup id, both ways, for each control item and the real item whose lineup it shows."""
+    rows = db.execute(select(Lineup.id, Item.external_id, Item.is_control, Item.params)
+                      .join(Item, Item.id == Lineup.item_id).where(Lineup.study_id == study.id)).all()
+    controls = [(lid, (params or {}).get("control_of")) for lid, _, is_control, params in rows if is_control]
+    if not controls:
+        return {}
+    by_external = {external: lid for lid, external, _, _ in rows}
+    twins = {}
+    for lid, real in controls:
+        if real in by_external:
+            twins[lid], twins[by_external[real]] = by_external[real], lid
+    return twins
 
 
 def _task_page():

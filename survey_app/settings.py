@@ -69,7 +69,8 @@ class StudySettings:
             try:
                 value = _parse(raw, types[key])
                 if not creating and key in cls.FIXED_AT_CREATION and value != current[key]:
-                    problems.append(f"{key} decides the lineups and cannot change after the study is created")
+                    what = "what every answer records" if key == "confidence_scale" else "the lineups"
+                    problems.append(f"{key} decides {what} and cannot change after the study is created")
                     continue
                 current[key] = value
             except (TypeError, ValueError):

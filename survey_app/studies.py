@@ -66,7 +66,7 @@ def set_run_status(db: Session, study: Study, number: int, status: str) -> Run:
     return run
 
 
-RECORDED_AT_CREATION = ("screening", "display")
+RECORDED_AT_CREATION = ("screening", "display", "fillers")
 """Keys of a study's settings that record how it was made (importer.py); no settings change touches them."""
 
 
