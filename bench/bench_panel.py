@@ -31,8 +31,8 @@ from tqdm import tqdm
 from mi_harness.conditions import blur_of
 from survey_app.models import Image as StoredImage
 from survey_app.models import Item, Lineup, LineupFace, Study
-from survey_app.perception import PIPELINE_EFFICIENCY, Observer, decide
-from survey_app.simulate import PROFILES, Persona, choose
+from survey_app.perception import PIPELINE_EFFICIENCY, Observer, judge
+from survey_app.simulate import PROFILES, Persona, respond
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -121,7 +121,7 @@ def bench_study(args) -> None:
     start = time.perf_counter()
     for lineup in tqdm(lineups, desc="attentive bots", unit="lineup"):
         probes = [lineup["probe"]] + ([lineup["aux"]] if lineup["aux"] is not None else [])
-        lineup["bots"] = [choose(bot, probes, lineup["faces"], True, rng) for bot in bots]
+        lineup["bots"] = [respond(bot, probes, lineup["faces"], True, 0, rng)[0] for bot in bots]
         lineup["pixel"] = pixel_choice(lineup["probe"], lineup["faces"])
     bot_seconds = time.perf_counter() - start
     deep = None if args.no_deep else deep_choices(lineups)
@@ -186,7 +186,7 @@ def bench_efficiency(args) -> None:
             k = int(noise.integers(5))
             probe = shown[k] + sigma * noise.standard_normal(shown[k].shape)
             right["ideal"] += int(np.argmax([np.sum(probe * (f - f.mean())) for f in shown]) == k)
-            right["perception"] += int(decide(observer, [probe], shown, False, noise) == k)
+            right["perception"] += int(judge(observer, [probe], shown, False, noise).pick == k)
         for key in curves:
             curves[key].append(right[key] / len(lineups))
     print("\n| noise sd | ideal observer | perception (η = PIPELINE_EFFICIENCY) |\n|---|---|---|")

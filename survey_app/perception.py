@@ -20,7 +20,8 @@ The observer here:
    photos of a person;
 2. calls a face more like the probe the more their local-energy maps correlate, and picks the most alike, or
    says "not in this lineup" when the best does not beat the runner-up by its criterion (a relative judgement
-   with a best-minus-next rule, as in Clark's 2003 WITNESS model of lineup decisions);
+   with a best-minus-next rule, as in Clark's 2003 WITNESS model of lineup decisions), and rates its confidence
+   by how far that margin lies from the criterion (``Judgement``);
 3. sees the probe through internal noise, after the linear amplifier model (Pelli 1981; Legge, Kersten & Burgess
    1987; Gold, Bennett & Sekuler 1999, Nature 402:176): a fixed equivalent input noise (``EQUIVALENT_NOISE``, so
    a blank image carries no signal) and, for an observer of efficiency η below the computation's own
@@ -168,13 +169,38 @@ def similarities(observer: Observer, probes: list[np.ndarray], faces: list[np.nd
     return np.mean(seen, axis=0)
 
 
-def decide(observer: Observer, probes: list[np.ndarray], faces: list[np.ndarray], can_say_absent: bool,
-           rng: np.random.Generator) -> int | None:
-    """The face the observer picks, or None for "not in this lineup" (the best face does not beat the
-    runner-up by the observer's criterion)."""
+CONFIDENCE_SPAN = 0.4
+"""How far past the observer's criterion the best face's margin over the runner-up must lie for it to be certain of
+an identification. Chosen, not measured: about twice the median margin of an attentive bot whose probe is a held-out
+photo of the person (0.2), so that such a bot spreads its ratings over the scale."""
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What the observer made of a lineup: the face it picks (None: "not in this lineup") and how clearly, as the
+    share of the way from its decision bound to certainty (0 to 1)."""
+
+    pick: int | None
+    strength: float
+
+    def confidence(self, scale: int) -> int:
+        """The rating on a 1..``scale`` confidence scale: equal steps of strength. Confidence follows the same
+        evidence as the choice (the margin of the best face over the runner-up, as in Clark's WITNESS model), so a
+        bot's confident identifications are more often right than its guesses, as people's are."""
+        return 1 + min(scale - 1, int(self.strength * scale))
+
+
+def judge(observer: Observer, probes: list[np.ndarray], faces: list[np.ndarray], can_say_absent: bool,
+          rng: np.random.Generator) -> Judgement:
+    """The face the observer picks, or None for "not in this lineup" (the best face does not beat the runner-up
+    by the observer's criterion), and how clearly. An identification's strength is how far the margin passes the
+    criterion (or zero, when the lineup must be answered with a face), over CONFIDENCE_SPAN; a rejection's is how
+    far the margin falls short of the criterion, over the criterion."""
     values = similarities(observer, probes, faces, rng)
     order = np.argsort(values)[::-1]
     best = int(order[0])
-    if can_say_absent and values[best] - values[order[1]] < observer.criterion:
-        return None
-    return best
+    margin = float(values[best] - values[order[1]])
+    if can_say_absent and margin < observer.criterion:
+        return Judgement(None, float(np.clip((observer.criterion - margin) / observer.criterion, 0, 1)))
+    bound = observer.criterion if can_say_absent else 0.0
+    return Judgement(best, float(np.clip((margin - bound) / CONFIDENCE_SPAN, 0, 1)))

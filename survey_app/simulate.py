@@ -4,8 +4,9 @@ A bot arrives by the study's link, consents, answers one lineup per page and col
 HIT; it sees only what a person sees (the pages and the images they link to), never the database. It looks at a
 lineup through ``perception``: an observer limited to the face band and to human efficiency for faces, so it
 cannot read a faint face out of grain the way pixel correlation does, and a blank or pure-noise image tells it
-nothing. Its kind sets its efficiency, its criterion for "not in this lineup" and how often it answers without
-looking: attentive bots are as efficient as the model allows and always look, casual ones are less efficient and
+nothing; where a study asks how sure it is, it rates its confidence from the same evidence as its choice. It answers
+a control (mock-witness) item like any other, since nothing on the page tells them apart. Its kind sets its
+efficiency, its criterion for "not in this lineup" and how often it answers without looking: attentive bots are as efficient as the model allows and always look, casual ones are less efficient and
 answer a third of the lineups at random, careless ones click the first face half the time, and random ones
 click anything. So a lab can rehearse a study, and the skilled-worker filter has something real to find. The bots are
 not people: what they recognise says what this observer model recognises.
@@ -26,7 +27,7 @@ import requests
 from PIL import Image
 from tqdm import tqdm
 
-from .perception import PIPELINE_EFFICIENCY, Observer, decide
+from .perception import PIPELINE_EFFICIENCY, Observer, judge
 
 PROFILES = {
     # name: (share of the panel, range of face efficiency, range of the "not in this lineup" criterion,
@@ -87,16 +88,21 @@ def personas(count: int, seed: int = 0, prefix: str = "bot") -> list[Persona]:
     return out
 
 
-def choose(persona: Persona, probes: list[np.ndarray], faces: list[np.ndarray], can_say_absent: bool,
-           rng: random.Random) -> int | None:
-    """The index of the chosen face, or None for "not in this lineup"."""
+def respond(persona: Persona, probes: list[np.ndarray], faces: list[np.ndarray], can_say_absent: bool, scale: int,
+            rng: random.Random) -> tuple[int | None, int | None]:
+    """The index of the chosen face (None for "not in this lineup") and, when the study asks for it (``scale``
+    points), the confidence rating: from the same look at the lineup as the choice (``perception.Judgement``), or at
+    random for an answer given without looking."""
     _, _, _, lapse, lapse_pick = PROFILES[persona.profile]
     if lapse and rng.random() < lapse:  # an answer without looking
         if lapse_pick == "first":
-            return 0
-        pick = rng.randrange(len(faces) + can_say_absent)
-        return None if pick == len(faces) else pick
-    return decide(persona.observer, probes, faces, can_say_absent, np.random.default_rng(rng.getrandbits(64)))
+            pick = 0
+        else:
+            pick = rng.randrange(len(faces) + can_say_absent)
+            pick = None if pick == len(faces) else pick
+        return pick, rng.randint(1, scale) if scale else None
+    seen = judge(persona.observer, probes, faces, can_say_absent, np.random.default_rng(rng.getrandbits(64)))
+    return seen.pick, seen.confidence(scale) if scale else None
 
 
 class _Page(HTMLParser):
@@ -106,6 +112,7 @@ class _Page(HTMLParser):
         super().__init__()
         self.inputs: dict[str, str] = {}
         self.choices: list[str] = []
+        self.confidences: list[str] = []  # the points of the confidence scale, when the study asks
         self.images: dict[str, str] = {}  # alt -> src
         self.codes: list[str] = []
         self._in_code = False
@@ -114,8 +121,10 @@ class _Page(HTMLParser):
         a = dict(attrs)
         if tag == "input" and a.get("type") == "hidden":
             self.inputs[a.get("name", "")] = a.get("value", "")
-        elif tag == "button" and a.get("name") == "choice":
+        elif tag in ("button", "input") and a.get("name") == "choice":  # buttons, or radios when confidence is asked
             self.choices.append(a.get("value", ""))
+        elif tag == "input" and a.get("name") == "confidence":
+            self.confidences.append(a.get("value", ""))
         elif tag == "img":
             self.images[a.get("alt", "")] = a.get("src", "")
         elif tag == "code" and "completion-code" in (a.get("class") or ""):
@@ -218,10 +227,13 @@ class Bot:
             probes = [self._image(page.images["Image to match"])]
             if "Blurred photo" in page.images:
                 probes.append(self._image(page.images["Blurred photo"]))
-            pick = choose(self.persona, probes, faces, "absent" in page.choices, self.rng)
-            response = self._post(f"/s/{self.slug}/answer", {
-                "csrf_token": page.inputs["csrf_token"], "assignment": page.inputs["assignment"],
-                "choice": "absent" if pick is None else tokens[pick]})
+            pick, confidence = respond(self.persona, probes, faces, "absent" in page.choices, len(page.confidences),
+                                       self.rng)
+            form = {"csrf_token": page.inputs["csrf_token"], "assignment": page.inputs["assignment"],
+                    "choice": "absent" if pick is None else tokens[pick]}
+            if confidence is not None:
+                form["confidence"] = page.confidences[confidence - 1]
+            response = self._post(f"/s/{self.slug}/answer", form)
             result.answers += 1
             on_answer()
 

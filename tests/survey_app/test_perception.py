@@ -1,14 +1,15 @@
 """The panel's perception on real AT&T lineups: blind where there is nothing a person could see, sighted on
 photos, and unlike pixel correlation on a faint face buried in grain."""
 import random
+from collections import Counter
 
 import numpy as np
 import pytest
 from scipy.stats import binomtest
 
 from attack.faces import Split
-from survey_app.perception import PIPELINE_EFFICIENCY, Observer, decide, noise_level
-from survey_app.simulate import PROFILES, Persona, choose
+from survey_app.perception import PIPELINE_EFFICIENCY, Observer, judge, noise_level
+from survey_app.simulate import PROFILES, Persona, respond
 
 KINDS = {name: Persona(name, name, float(np.mean(e)) if e else 0.0, float(np.mean(c)) if c else 0.0, 0)
          for name, (_, e, c, _, _) in PROFILES.items()}
@@ -37,7 +38,7 @@ def pixel_choice(probe, shown) -> int:
 def target_picks(persona, trials, can_say_absent, seed=1) -> tuple[int, int]:
     """(picks of the target, picks of any face) over ``trials`` (probe, faces, right)."""
     rng = random.Random(seed)
-    choices = [(choose(persona, [probe], shown, can_say_absent, rng), right) for probe, shown, right in trials]
+    choices = [(respond(persona, [probe], shown, can_say_absent, 0, rng)[0], right) for probe, shown, right in trials]
     picked = [(pick, right) for pick, right in choices if pick is not None]
     return sum(pick == right for pick, right in picked), len(picked)
 
@@ -107,5 +108,28 @@ def test_the_perception_is_as_efficient_as_its_constant_says(faces):
         k = int(noise.integers(5))
         probe = shown[k] + 0.93 * noise.standard_normal(shown[k].shape)
         ideal += int(np.argmax([np.sum(probe * (f - f.mean())) for f in shown]) == k)
-        seen += int(decide(observer, [probe], shown, False, noise) == k)
+        seen += int(judge(observer, [probe], shown, False, noise).pick == k)
     assert ideal >= 140 and 50 <= seen <= 100, (ideal, seen)  # measured: 146 and 68
+
+
+def test_confidence_follows_the_evidence_of_the_choice(faces):
+    """On held-out photos an attentive bot's confident identifications are right more often than its guesses, and
+    its ratings use the scale; on a blank probe it is not confident (its strength is the same margin, near nothing)."""
+    persona = Persona("a", "attentive", PIPELINE_EFFICIENCY, 0.03, 0)
+    rng = random.Random(2)
+    rated = [(respond(persona, [probe], shown, True, 5, rng), right) for _, probe, shown, right in lineups(faces, 300)]
+    picks = [(confidence, pick == right) for (pick, confidence), right in rated if pick is not None]
+    assert len({c for c, _ in picks}) >= 4
+    high = [ok for c, ok in picks if c >= 4]
+    low = [ok for c, ok in picks if c <= 2]
+    assert len(high) >= 20 and len(low) >= 20
+    assert np.mean(high) > np.mean(low) + 0.2, (np.mean(high), np.mean(low))
+    blank = [respond(persona, [np.full_like(probe, 0.5)], shown, True, 5, rng)
+             for _, probe, shown, _ in lineups(faces, 60)]
+    assert np.mean([c for pick, c in blank if pick is not None] or [1]) <= 2
+    # a bot that answers without looking rates at random; a study without a scale gets no rating
+    lapse = Persona("r", "random", 0.0, 0.0, 0)
+    assert {respond(lapse, [probe], shown, True, 5, rng)[1] for _, probe, shown, _ in lineups(faces, 60)} == \
+        {1, 2, 3, 4, 5}
+    _, probe, shown, _ = next(lineups(faces, 1))
+    assert respond(persona, [probe], shown, True, 0, rng)[1] is None

@@ -11,7 +11,7 @@ from attack.faces import Split
 from mi_harness.cli import main
 from survey_app.perception import local_energy
 from survey_app.server import ServerProcess
-from survey_app.simulate import Persona, choose, personas, run_panel
+from survey_app.simulate import Persona, personas, respond, run_panel
 
 from .conftest import new_study
 
@@ -46,7 +46,7 @@ def lineups(faces, count: int, seed: int = 0):
 
 def picks(faces, persona: Persona, can_say_absent: bool = False, count: int = 60) -> list[tuple[int | None, int]]:
     rng = random.Random(1)
-    return [(choose(persona, [probe], shown, can_say_absent, rng), right)
+    return [(respond(persona, [probe], shown, can_say_absent, 0, rng)[0], right)
             for probe, shown, right in lineups(faces, count)]
 
 
@@ -68,7 +68,7 @@ def test_a_flat_image_looks_like_no_one(faces):
     assert not local_energy(flat).any()
     bot = Persona("a", "attentive", 0.004, 0.04, 0)
     shown = [faces.images[faces.index_of(s, 1)] for s in range(5)]
-    assert choose(bot, [flat], shown, False, random.Random(0)) in range(5)  # no NaN weights
+    assert respond(bot, [flat], shown, False, 0, random.Random(0))[0] in range(5)  # no NaN weights
 
 
 def test_a_panel_takes_a_study_through_the_real_server(app, database, bundle_dir):
@@ -128,3 +128,18 @@ def test_simulate_command_answers_a_study_and_writes_its_panel(database, bundle_
     answered = sum(int(line.split(",")[4]) for line in rows[1:])
     assert answered == len(from_database(database, "rehearsal")) == 42  # 6 bots x 1 HIT of 10 > 42 lineups
     assert "attentive: " in result.output
+
+
+def test_the_panel_answers_control_items_and_rates_its_confidence(app, database, bundle_dir):
+    """Through the real server: the radio-button page of a study that asks for confidence, and control items."""
+    study = new_study(app, bundle_dir, name="rated", answers_per_item=1, hit_size=12, confidence_scale=4,
+                      control_items=6, control_probe="silhouette")
+    with ServerProcess(database, workers=1, threads=4) as server:
+        results = run_panel(server.base, study.slug, personas(6, seed=3), hits_per_worker=1, concurrency=3,
+                            progress=False)
+        assert "Traceback" not in server.stop()
+    assert not [r.error for r in results if r.error]
+    frame = from_database(database, "rated")
+    assert len(frame) == 42 + 6  # 6 bots x 1 HIT of 12 > 48 lineups, each answered once
+    assert frame["control"].sum() == 6 and set(frame.loc[frame["control"], "control_of"]) <= set(frame["item"])
+    assert frame["confidence"].between(1, 4).all() and (frame["confidence_scale"] == 4).all()
