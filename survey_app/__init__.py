@@ -9,7 +9,7 @@ from flask import Flask, current_app, request, url_for
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.security import safe_join
 
-from . import db, migrate
+from . import db, inputs, migrate
 from .config import Config
 
 csrf = CSRFProtect()
@@ -36,6 +36,8 @@ def _static_url(_script_root: str, filename: str) -> str:
 
 
 class SurveyApp(Flask):
+    request_class = inputs.SurveyRequest  # its JSON parser refuses what the database cannot store (inputs.py)
+
     def get_send_file_max_age(self, filename: str | None) -> int | None:
         """A versioned static URL (as ``static_url`` writes it) never changes: cache it for a year. Any other URL is
         revalidated each time by its ETag."""
@@ -47,6 +49,7 @@ class SurveyApp(Flask):
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = SurveyApp(__name__)
+    app.url_map.converters["int"] = inputs.IdConverter  # before any route: every <int:...> fits the database
     app.config.from_object(Config)
     if test_config:
         app.config.update(test_config)
@@ -58,7 +61,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.secret_key = db.secret_key(app.extensions["survey_db"])
     app.jinja_env.globals["static_url"] = static_url
-    app.before_request(_limit_body)  # before CSRFProtect's hook, which reads the form
+    app.before_request(inputs.limit_body)  # these two before CSRFProtect's hook, which reads the form
+    app.before_request(inputs.screen_request)
     csrf.init_app(app)
 
     from . import admin, api, errors, images, worker
@@ -77,11 +81,3 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     return app
 
-
-UPLOAD_ENDPOINTS = ("admin.create", "api.create_study")
-
-
-def _limit_body() -> None:
-    """Small bodies everywhere but the two routes that take a zipped bundle."""
-    if request.endpoint in UPLOAD_ENDPOINTS:
-        request.max_content_length = current_app.config["MAX_UPLOAD_BYTES"]

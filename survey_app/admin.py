@@ -62,15 +62,20 @@ def logout():
 def index():
     db = database.session()
     studies = [summary(db, s) for s in db.scalars(select(Study).order_by(Study.id.desc()))]
-    return render_template("admin/index.html", studies=studies, defaults=StudySettings(), fields=SETTING_FIELDS)
+    return render_template("admin/index.html", studies=studies, defaults=StudySettings(), fields=SETTING_FIELDS,
+                           choices=StudySettings.CHOICES)
 
 
-def _settings_from_form(fixed_too: bool) -> dict:
-    names = SETTING_FIELDS if fixed_too else [n for n in SETTING_FIELDS if n not in StudySettings.FIXED_AT_CREATION]
-    values = {n: request.form[n] for n in names if request.form.get(n, "") != ""}
-    for name in ("allow_absent", "multiple_runs_per_worker"):  # unticked boxes are not sent
-        if name in names:
-            values[name] = request.form.get(name) == "on"
+def _settings_from_form(creating: bool) -> dict:
+    """The settings a form sends: on creation, its setting fields; on a change, every field but the CSRF token, the
+    fixed settings too, so that a change to one (or a name that is no setting) is refused by name, never ignored.
+    An empty field keeps its value; an unticked box is not sent, and means no."""
+    if creating:
+        values = {n: request.form[n] for n in SETTING_FIELDS if request.form.get(n, "") != ""}
+    else:
+        values = {n: v for n, v in request.form.items() if n != "csrf_token" and v != ""}
+    for name in ("allow_absent", "multiple_runs_per_worker"):
+        values.setdefault(name, False)
     return values
 
 
@@ -81,11 +86,12 @@ def create():
     zip_bytes = upload.read() if upload and upload.filename else None
     db = database.session()
     try:
-        study = create_from_source(db, request.form.get("name", ""), _settings_from_form(True),
+        study = create_from_source(db, request.form.get("name", ""), _settings_from_form(creating=True),
                                    bundle=request.form.get("bundle") or None, zip_bytes=zip_bytes,
                                    folder=request.form.get("folder") or None, csv=request.form.get("csv") or None,
                                    faces_dir=current_app.config.get("FACES_DIR"),
-                                   keep_unusable=request.form.get("keep_unusable") == "on")
+                                   keep_unusable=request.form.get("keep_unusable") == "on",
+                                   attributes=request.form.get("attributes") or None)
         db.commit()
     except ImportProblem as exc:
         db.rollback()
@@ -100,7 +106,7 @@ def study(study_id: int):
     db = database.session()
     found = study_or_404(study_id)
     return render_template("admin/study.html", study=found, info=summary(db, found), items=item_progress(db, found),
-                           fixed=StudySettings.FIXED_AT_CREATION)
+                           fixed=StudySettings.FIXED_AT_CREATION, fields=SETTING_FIELDS)
 
 
 @bp.post("/studies/<int:study_id>/settings")
@@ -108,7 +114,7 @@ def study(study_id: int):
 def settings(study_id: int):
     db = database.session()
     found = study_or_404(study_id)
-    database.commit_or_abort(lambda: configure(db, found, _settings_from_form(False)), StudyActionError)
+    database.commit_or_abort(lambda: configure(db, found, _settings_from_form(creating=False)), StudyActionError)
     flash("settings saved")
     return redirect(url_for(".study", study_id=study_id), 303)
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 from sqlalchemy import select
@@ -11,6 +10,7 @@ from . import db as database
 from .auth import check_login, new_api_token, token_required
 from .export import answer_rows, to_csv
 from .importer import ImportProblem, create_from_source
+from .inputs import StrictJSON, database_int, typed_fields
 from .models import Study
 from .studies import StudyActionError, configure, item_progress, set_blocked, set_run_status, summary, worker_table
 
@@ -18,12 +18,22 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 FORM_BOOLEANS = {"": False, "0": False, "false": False, "off": False, "no": False,
                  "1": True, "true": True, "on": True, "yes": True}
 """How a multipart form may say a yes-or-no field; anything else is refused rather than read as no."""
+PATH = "a path (a string)"
+STUDY_FIELDS = {"name": ("a string", str), "bundle": (PATH, str), "folder": (PATH, str), "csv": (PATH, str),
+                "settings": ("an object", dict), "where": ("an object of column: value strings", dict),
+                "open_runs": ("a list of run numbers", list, str), "keep_unusable": ("true or false", bool),
+                "attributes": (PATH, str)}
+"""The fields of a new study's JSON body and the JSON types each may have."""
+ANSWER_FORMATS = ("json", "csv")
 
 
 def _json_body() -> dict:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
+    """The request's JSON object, parsed by inputs.StrictJSON (which names what it refuses)."""
+    if not request.is_json:
         abort(400, "the body must be a JSON object (Content-Type: application/json)")
+    data = request.get_json()
+    if not isinstance(data, dict):
+        abort(400, f"the body must be a JSON object, not {type(data).__name__}")
     return data
 
 
@@ -64,28 +74,28 @@ def create_study():
         if upload is None:
             abort(400, "the multipart upload must name its file bundle_zip")
         try:
-            settings = json.loads(request.form.get("settings") or "{}")
-        except json.JSONDecodeError:
-            abort(400, "settings must be a JSON object")
+            settings = StrictJSON.loads(request.form.get("settings") or "{}")
+        except ValueError as exc:
+            abort(400, f"settings must be a JSON object ({exc})")
         keep = request.form.get("keep_unusable", "").strip().lower()
         if keep not in FORM_BOOLEANS:
             abort(400, "keep_unusable must be true or false")
         data = {"name": request.form.get("name", ""), "settings": settings,
-                "open_runs": request.form.get("open_runs", ""), "keep_unusable": FORM_BOOLEANS[keep]}
+                "open_runs": request.form.get("open_runs", ""), "keep_unusable": FORM_BOOLEANS[keep],
+                "attributes": request.form.get("attributes") or None}
         zip_bytes = upload.read()
     else:
-        data, zip_bytes = _json_body(), None
-    if not isinstance(data.get("settings", {}), dict):
+        data, zip_bytes = typed_fields(_json_body(), STUDY_FIELDS), None
+    if not isinstance(data.get("settings") or {}, dict):
         abort(400, "settings must be a JSON object")
-    if not isinstance(data.get("keep_unusable", False), bool):
-        abort(400, "keep_unusable must be true or false")
     db = database.session()
     try:
-        study = create_from_source(db, str(data.get("name", "")), data.get("settings") or {},
+        study = create_from_source(db, data.get("name") or "", data.get("settings") or {},
                                    bundle=data.get("bundle"), zip_bytes=zip_bytes, folder=data.get("folder"),
                                    csv=data.get("csv"), faces_dir=current_app.config.get("FACES_DIR"),
                                    where=_string_map(data.get("where")),
-                                   keep_unusable=data.get("keep_unusable", False))
+                                   keep_unusable=data.get("keep_unusable") or False,
+                                   attributes=data.get("attributes"))
         for number in _run_numbers(data.get("open_runs")):
             set_run_status(db, study, number, "open")
         db.commit()
@@ -109,9 +119,9 @@ def _run_numbers(value) -> list[int]:
     if isinstance(value, str):
         value = [v for v in value.split(",") if v.strip()]
     try:
-        return [int(v) for v in value]
-    except (TypeError, ValueError):
-        raise StudyActionError(f"open_runs must be a list of run numbers, got {value!r}") from None
+        return [database_int(v.strip() if isinstance(v, str) else v, "a run number in open_runs") for v in value]
+    except ValueError as exc:
+        raise StudyActionError(str(exc)) from None
 
 
 @bp.get("/studies/<int:study_id>")
@@ -166,7 +176,10 @@ def worker_action(study_id: int, worker_id: int, action: str):
 @bp.get("/studies/<int:study_id>/answers")
 @token_required
 def answers(study_id: int):
+    fmt = request.args.get("format", "json")
+    if fmt not in ANSWER_FORMATS:
+        abort(400, f"format must be {' or '.join(ANSWER_FORMATS)}, got {fmt!r}")
     rows = answer_rows(database.session(), _study(study_id))
-    if request.args.get("format") == "csv":
+    if fmt == "csv":
         return Response(to_csv(rows), mimetype="text/csv")
     return jsonify(rows)
