@@ -5,8 +5,10 @@ import click
 
 from mi_harness.deep_face import DeepJudgeUnavailable
 
+from .clustered import clustered_accuracy
 from .load import AnswersError, from_database, from_export, reconstruction_gallery, study_lineups, study_settings
 from .machine import deep_lineup_answers, read_machine_scores
+from .plan import SD_ITEM, SD_WORKER, Design, ceiling_note, recommend
 from .report import write_report
 from .trees import read_tree_results
 
@@ -58,4 +60,79 @@ def analyze(study: str, url: str | None, export: str | None, out_dir: str, machi
     click.echo(f"report: {report}")
 
 
-commands = [analyze]
+def _counts(value: str) -> list[int]:
+    try:
+        counts = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"give whole numbers separated by commas, not {value!r}") from None
+    if not counts or min(counts) < 1:
+        raise click.BadParameter(f"give one or more numbers of at least 1, not {value!r}")
+    return counts
+
+
+@click.command("plan")
+@click.option("--accuracy", "accuracy_a", type=float, required=True,
+              help="Accuracy expected in one condition (e.g. the unprotected model), as a proportion.")
+@click.option("--difference", type=float, required=True,
+              help="The accuracy difference to detect (e.g. -0.15: the countermeasure lowers it by 15 points).")
+@click.option("--items", "items_per_condition", type=int, default=20, show_default=True,
+              help="Reconstructions (items) in each of the two conditions.")
+@click.option("--answers-per-item", "candidates", default="1,2,3,5,8", show_default=True,
+              help="Answers per item in each run to try, comma-separated.")
+@click.option("--runs", type=int, default=3, show_default=True)
+@click.option("--hit-size", type=int, default=10, show_default=True, help="Lineups per HIT.")
+@click.option("--hits-per-worker", type=int, default=3, show_default=True)
+@click.option("--sd-worker", type=float, default=None,
+              help=f"Worker effect sd, log-odds [default: {SD_WORKER}, from face-matching studies].")
+@click.option("--sd-item", type=float, default=None,
+              help=f"Item effect sd, log-odds [default: {SD_ITEM}, from the demo's item correlation].")
+@click.option("--pilot", type=click.Path(dir_okay=False),
+              help="A pilot study's answers.csv / .json: take the worker and item sd fitted to it.")
+@click.option("--power", "target", type=float, default=0.8, show_default=True, help="Power to reach.")
+@click.option("--alpha", type=float, default=0.05, show_default=True)
+@click.option("--simulations", type=int, default=200, show_default=True, help="Simulated studies per candidate.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def plan(accuracy_a: float, difference: float, items_per_condition: int, candidates: str, runs: int, hit_size: int,
+         hits_per_worker: int, sd_worker: float | None, sd_item: float | None, pilot: str | None, target: float,
+         alpha: float, simulations: int, seed: int) -> None:
+    """Power to detect an accuracy DIFFERENCE between two conditions, by simulation from the mixed model the
+    analysis fits, for each number of answers per item; recommends the smallest that reaches --power."""
+    answers_per_item = _counts(candidates)
+    source = "defaults (see analysis/plan.py)"
+    if pilot:
+        try:
+            frame = from_export(pilot)
+        except AnswersError as exc:
+            raise click.ClickException(str(exc)) from exc
+        if frame[~frame["gold"]].empty:
+            raise click.ClickException(f"{pilot} has no answers about reconstructions to fit")
+        _, model = clustered_accuracy(frame, bootstrap=0)
+        sd_worker = model["sd_worker"] if sd_worker is None else sd_worker
+        sd_item = model["sd_item"] if sd_item is None else sd_item
+        source = f"fitted to the pilot {pilot} ({model['answers']} answers, {model['workers']} workers, " \
+                 f"{model['items']} items)"
+    try:
+        design = Design(accuracy_a, accuracy_a + difference, items_per_condition, answers_per_item[0], runs,
+                        hit_size, hits_per_worker, SD_WORKER if sd_worker is None else sd_worker,
+                        SD_ITEM if sd_item is None else sd_item)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if not 0 < target < 1 or simulations < 10:
+        raise click.BadParameter("--power must be between 0 and 1 and --simulations at least 10")
+    click.echo(f"accuracy {design.accuracy_a:.0%} against {design.accuracy_b:.0%}, {items_per_condition} items per "
+               f"condition, {runs} runs, HITs of {hit_size}, {hits_per_worker} HITs per worker; worker sd "
+               f"{design.sd_worker:.2f}, item sd {design.sd_item:.2f} (log-odds; {source}); "
+               f"{simulations} simulated studies each, Wald test of the mixed model at alpha {alpha}")
+    click.echo("answers/item/run  answers  workers  power  (Monte Carlo se)")
+    table, best = recommend(design, answers_per_item, target, simulations, alpha, seed, progress=lambda row: click.echo(
+        f"{row['answers_per_item']:>16}  {row['answers']:>7}  {row['workers']:>7}  {row['power']:>5.0%}  "
+        f"({row['mc_se']:.3f})"))
+    if best is None:
+        click.echo(f"no candidate reaches {target:.0%} power: {ceiling_note(design)}; add items, or try more "
+                   "answers per item")
+    else:
+        click.echo(f"recommended: {best} answers per item in each run ({best * runs} over the study) reach "
+                   f"{target:.0%} power")
+
+
+commands = [analyze, plan]

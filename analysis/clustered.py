@@ -55,7 +55,8 @@ def cluster_bootstrap(data: pd.DataFrame, by: tuple[str, ...] = GROUP, draws: in
     items_of = [np.unique(item[codes == c]) for c in range(len(labels))]
     out = np.empty((draws, len(labels)))
     for b in range(draws):
-        worker_weight = np.bincount(rng.integers(0, worker.max() + 1, worker.max() + 1), minlength=worker.max() + 1)
+        workers = worker.max() + 1
+        worker_weight = np.bincount(rng.integers(0, workers, workers), minlength=workers)
         item_weight = np.zeros(item.max() + 1)
         for members in items_of:
             np.add.at(item_weight, members[rng.integers(0, len(members), len(members))], 1)
@@ -69,8 +70,9 @@ def clustered_accuracy(frame: pd.DataFrame, by: tuple[str, ...] = GROUP, workers
                        bootstrap: int = BOOTSTRAP_DRAWS, seed: int = 0) -> tuple[pd.DataFrame, dict]:
     """Per condition: the observed accuracy; the model's population accuracy (a new worker on a new item) with its
     Wald interval (``ci_low``/``ci_high``, the one to read); the cluster bootstrap's percentile interval
-    (``boot_low``/``boot_high``); and the naive Wilson interval (``naive_low``/``naive_high``). Also the fitted
-    standard deviations of worker and item effects (log-odds), returned beside the table."""
+    (``boot_low``/``boot_high``; NaN with ``bootstrap=0``); and the naive Wilson interval
+    (``naive_low``/``naive_high``). Also the fitted standard deviations of worker and item effects (log-odds),
+    returned beside the table."""
     data = reconstructions(frame, workers)
     if data.empty:
         return pd.DataFrame(columns=[*by, "answers", "accuracy", "ci_low", "ci_high"]), {}
@@ -87,8 +89,11 @@ def clustered_accuracy(frame: pd.DataFrame, by: tuple[str, ...] = GROUP, workers
     table["model_accuracy"] = fit.population_accuracy(fit.beta)
     table["ci_low"] = fit.population_accuracy(fit.beta - z * se)
     table["ci_high"] = fit.population_accuracy(fit.beta + z * se)
-    draws = cluster_bootstrap(data, by, bootstrap, seed)
-    table["boot_low"], table["boot_high"] = np.nanquantile(draws, [alpha / 2, 1 - alpha / 2], axis=0)
+    if bootstrap:
+        draws = cluster_bootstrap(data, by, bootstrap, seed)
+        table["boot_low"], table["boot_high"] = np.nanquantile(draws, [alpha / 2, 1 - alpha / 2], axis=0)
+    else:
+        table["boot_low"] = table["boot_high"] = np.nan
     naive = [proportion_confint(c, n, alpha=alpha, method="wilson") for c, n in zip(table["correct"],
                                                                                    table["answers"])]
     table["naive_low"], table["naive_high"] = [low for low, _ in naive], [high for _, high in naive]
@@ -146,3 +151,21 @@ def clustered_contrasts(frame: pd.DataFrame, baseline: str = "none", within: tup
         reject, adjusted, _, _ = multipletests(table["p"], alpha=alpha, method=correction)
         table["p_adjusted"], table["significant"], table["correction"] = adjusted, reject, correction
     return table
+
+
+PHOTO_ROLES = ("train", "validation")
+
+
+def accuracy_by_photo_role(frame: pd.DataFrame, alpha: float = 0.05, bootstrap: int = BOOTSTRAP_DRAWS,
+                           seed: int = 0) -> pd.DataFrame:
+    """The hit rate in target-present lineups by the role of the target's photo the lineup showed (one the model
+    trained on, or a validation photo), with clustered intervals, for the conditions where both roles occur.
+    Empty when the study did not record the role or used one role throughout."""
+    if "photo_role" not in frame.columns:
+        return pd.DataFrame()
+    data = frame[frame["target_present"] & frame["photo_role"].isin(PHOTO_ROLES)]
+    both = data.groupby(list(GROUP))["photo_role"].transform("nunique") == len(PHOTO_ROLES)
+    if not both.any():
+        return pd.DataFrame()
+    table, _ = clustered_accuracy(data[both], by=(*GROUP, "photo_role"), alpha=alpha, bootstrap=bootstrap, seed=seed)
+    return table.rename(columns={"accuracy": "hit_rate"})

@@ -23,13 +23,22 @@ CATEGORIES = ("1", "2", "3", "4", "5", "absent")
 
 
 def reconstructions(frame: pd.DataFrame, workers: str = "all") -> pd.DataFrame:
-    """The answers about reconstructions, from all workers or only the skilled ones; for skilled workers only the
+    """The answers about reconstructions (no gold or control items), from all workers or only the skilled ones; for
+    skilled workers only the
     answers their skill was not measured on (``load.tidy``'s ``measures_skill``), so the skilled figures are not
     biased upward by the selection."""
     if workers not in ("all", "skilled"):
         raise ValueError(f"workers must be 'all' or 'skilled', not {workers!r}")
-    kept = frame[~frame["gold"]]
+    kept = frame[~frame["gold"] & ~control_mask(frame)]
     return kept[kept["skilled"] & ~kept["measures_skill"]] if workers == "skilled" else kept
+
+
+def control_mask(frame: pd.DataFrame) -> pd.Series:
+    """Which answers are about control (mock-witness) items: they measure the lineups, not the attacks. All false
+    for studies without the ``control`` column."""
+    if "control" not in frame.columns:
+        return pd.Series(False, index=frame.index)
+    return frame["control"].map(lambda v: v is True or str(v).lower() == "true").astype(bool)
 
 
 def interval(successes: int, trials: int, method: str, alpha: float) -> tuple[float, float]:

@@ -22,60 +22,76 @@ def save(figure, out_dir: Path, name: str) -> list[Path]:
     return paths
 
 
-def accuracy_per_model(by_run: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
-    """Like the paper's survey figure: accuracy per model, for all and for skilled workers, one bar per run,
-    with the interval as error bars and the random-face chance level as a line."""
-    figure, axes = plt.subplots(1, len(by_run), figsize=(5 * len(by_run), 3.6), sharey=True, squeeze=False)
-    for axis, (who, table) in zip(axes[0], by_run.items()):
-        axis.set_title(f"{who} workers")
-        if table.empty:
-            axis.text(0.5, 0.5, "no answers", ha="center", va="center", transform=axis.transAxes)
-            continue
-        models = sorted(table["model"].unique())
-        runs = sorted(table["run"].unique())
-        width = 0.8 / len(runs)
-        for k, run in enumerate(runs):
-            rows = table[table["run"] == run].set_index("model").reindex(models)
-            x = [m + k * width - 0.4 + width / 2 for m in range(len(models))]
-            axis.bar(x, rows["accuracy"], width, label=f"run {run}",
-                     yerr=[rows["accuracy"] - rows["ci_low"], rows["ci_high"] - rows["accuracy"]], capsize=3)
-        chance = table["chance_random_face"].mean()
-        axis.axhline(chance, color="grey", linestyle=":", label=f"random face ({chance:.0%})")
-        axis.set_xticks(range(len(models)), models)
-        axis.set_ylim(0, 1)
-        axis.set_ylabel("identification accuracy")
-        axis.legend(fontsize=8)
-    return save(figure, out_dir, "accuracy_per_model")
+def condition_label(row) -> str:
+    """model · attack · countermeasure (· blur): one condition, never pooled across attacks."""
+    return " · ".join(str(row[k]) for k in ("model", "attack", "countermeasure", "blur") if k in row and row[k])
+
+
+INTERVAL_NOTE = ("dot: observed accuracy; black: 95% interval from the mixed model (workers and items as random "
+                 "effects); grey: the naive Wilson interval, which treats answers as independent; "
+                 "dotted: a random face")
+
+
+def accuracy_per_condition(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
+    """Accuracy per model x attack x countermeasure x blur, for all and for skilled workers side by side: the
+    clustered interval in black over the naive one in grey, the random-face level as a dotted line. The key is a
+    caption under the panels, so nothing covers the data."""
+    labels = sorted({condition_label(row) for table in tables.values() for _, row in table.iterrows()},
+                    reverse=True)
+    if not labels:
+        return []
+    position = {label: k for k, label in enumerate(labels)}
+    figure, axes = plt.subplots(1, len(tables), figsize=(3.4 * len(tables) + 2.6, 0.3 * len(labels) + 1.4),
+                                sharey=True, squeeze=False)
+    for axis, (who, table) in zip(axes[0], tables.items()):
+        axis.set_title(f"{who} workers", fontsize=9)
+        for _, row in table.iterrows():
+            y = position[condition_label(row)]
+            axis.hlines(y, row["naive_low"], row["naive_high"], color="0.75", linewidth=6)
+            axis.hlines(y, row["ci_low"], row["ci_high"], color="black", linewidth=1.5)
+            axis.plot(row["accuracy"], y, "o", color="black", markersize=4)
+        if not table.empty:
+            axis.axvline(table["chance_random_face"].mean(), color="grey", linestyle=":", linewidth=1)
+        axis.set_xlim(0, 1)
+        axis.set_xlabel("identification accuracy", fontsize=8)
+        axis.tick_params(labelsize=7)
+        axis.grid(axis="x", color="0.92")
+    axes[0][0].set_yticks(range(len(labels)), labels)
+    axes[0][0].set_ylim(-0.7, len(labels) - 0.3)
+    figure.text(0.01, -0.02, INTERVAL_NOTE, fontsize=7, ha="left", va="top", wrap=True)
+    return save(figure, out_dir, "accuracy_per_condition")
 
 
 def accuracy_against_rounding(table: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Accuracy against the rounding level r of round:r (the unprotected model at the left), per model. Every
-    series shares one axis of levels, so a level screening emptied for one model does not shift the others."""
+    """Accuracy against the rounding level r of round:r (the unprotected model at the left), per model and attack,
+    with the clustered intervals. Every series shares one axis of levels, so a level screening emptied for one
+    model does not shift the others."""
     series = {}
-    for (model, attack), rows in table.groupby(["model", "attack"]):
+    for (model, attack, blur), rows in table.groupby(["model", "attack", "blur"]):
         levels = []
         for _, row in rows.iterrows():
             match = ROUNDING.match(row["countermeasure"])
             if row["countermeasure"] == "none" or match:
                 levels.append((float(match.group(1)) if match else 0.0, row))
         if len(levels) >= 2:
-            series[(model, attack)] = sorted(levels, key=lambda pair: pair[0])
+            series[(model, attack, blur)] = sorted(levels, key=lambda pair: pair[0])
     if not series:
         return []
     every_level = sorted({level for levels in series.values() for level, _ in levels})
     position = {level: k for k, level in enumerate(every_level)}
     figure, axis = plt.subplots(figsize=(5.5, 3.6))
-    for (model, attack), levels in series.items():
-        y = [r["accuracy"] for _, r in levels]
-        axis.errorbar([position[level] for level, _ in levels], y,
-                      yerr=[[r["accuracy"] - r["ci_low"] for _, r in levels],
-                            [r["ci_high"] - r["accuracy"] for _, r in levels]],
-                      marker="o", capsize=3, label=f"{model} ({attack})")
+    for k, ((model, attack, blur), levels) in enumerate(series.items()):
+        # side by side within a level, so that intervals do not hide one another
+        x = [position[level] + 0.06 * (k - (len(series) - 1) / 2) for level, _ in levels]
+        line, = axis.plot(x, [r["accuracy"] for _, r in levels], marker="o",
+                          label=f"{model} ({', '.join(v for v in (attack, blur) if v)})")
+        # the clustered interval is for the population accuracy, so it need not be centred on the observed one
+        axis.vlines(x, [r["ci_low"] for _, r in levels], [r["ci_high"] for _, r in levels], color=line.get_color())
     axis.set_xticks(list(position.values()), ["none" if level == 0 else f"{level:g}" for level in position])
     axis.set_xlabel("confidences rounded to")
     axis.set_ylabel("identification accuracy")
     axis.set_ylim(0, 1)
-    axis.legend(fontsize=8)
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)  # beside, not over, the data
     return save(figure, out_dir, "accuracy_against_rounding")
 
 
@@ -114,26 +130,91 @@ def reconstruction_gallery(gallery: pd.DataFrame, out_dir: Path, subjects: int =
 
 
 def people_against_machine(table: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Each group's hit rate in the lineups (with its interval) against the deep face judge's hit rate on the same
-    target-present lineups (or, without it, the eigenface judge's top-1 among the 40 subjects): points above the
-    diagonal are groups people recognise more often than a face recogniser would."""
+    """Each condition's hit rate in the lineups (with its clustered interval) against the deep face judge's hit
+    rate on the same target-present lineups (or, without it, the eigenface judge's top-1 among the 40 subjects),
+    one panel per model: points above the diagonal are conditions people recognise more often than a face
+    recogniser would. Each point is labelled with its attack and countermeasure, so no colour legend is needed."""
     deep = "deep_hit_rate" in table and table["deep_hit_rate"].notna().any()
-    x, x_label = (("deep_hit_rate", "deep face judge: hit rate on the same lineups") if deep else
-                  ("top1_eigen", "eigenface judge: top-1 among 40 subjects"))
+    if "hit_ci_low" in table:  # conditions without target-present lineups have no hit rate to place
+        table = table.dropna(subset=["hit_ci_low", "hit_ci_high"])
+    x, x_label = (("deep_hit_rate", "deep face judge: hit rate, same lineups") if deep else
+                  ("top1_eigen", "eigenface judge: top-1 among 40"))
     rows = table.dropna(subset=["hit_rate", x]) if "hit_rate" in table and x in table else table.iloc[0:0]
     if rows.empty:
         return []
-    figure, axis = plt.subplots(figsize=(5, 4.2))
-    for _, row in rows.iterrows():
-        label = " ".join(str(row[k]) for k in ("model", "attack", "countermeasure", "blur") if row[k])
-        axis.errorbar(row[x], row["hit_rate"], yerr=[[row["hit_rate"] - row["hit_ci_low"]],
-                                                     [row["hit_ci_high"] - row["hit_rate"]]],
-                      marker="o", capsize=3, linestyle="none", label=label)
-    axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-    axis.axhline(0.2, color="grey", linestyle="--", linewidth=1, label="random face (20%)")
-    axis.set_xlim(-0.02, 1.02)
-    axis.set_ylim(0, 1.02)
-    axis.set_xlabel(x_label)
-    axis.set_ylabel("people: hit rate in target-present lineups")
-    axis.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    models = sorted(rows["model"].unique())
+    figure, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.8), sharey=True, squeeze=False)
+    for axis, model in zip(axes[0], models):
+        axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+        axis.axhline(0.2, color="grey", linestyle="--", linewidth=0.8)
+        axis.text(1.0, 0.21, "random face", fontsize=6, color="grey", ha="right", va="bottom")
+        for _, row in rows[rows["model"] == model].iterrows():
+            axis.vlines(row[x], row["hit_ci_low"], row["hit_ci_high"], color="black", linewidth=0.8)
+            axis.plot(row[x], row["hit_rate"], marker="o", markersize=4, color="black")
+            label = " ".join(str(row[k]) for k in ("attack", "countermeasure", "blur") if row[k])
+            axis.annotate(label, (row[x], row["hit_rate"]), textcoords="offset points", xytext=(4, 3), fontsize=5.5)
+        axis.set_title(model, fontsize=9)
+        axis.set_xlim(-0.02, 1.02)
+        axis.set_ylim(0, 1.02)
+        axis.set_xlabel(x_label, fontsize=8)
+        axis.tick_params(labelsize=7)
+    axes[0][0].set_ylabel("people: hit rate (target-present lineups)", fontsize=8)
     return save(figure, out_dir, "people_against_machine")
+
+
+def legend_below(axis) -> None:
+    """A legend under the axes, never over the data."""
+    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=6.5, frameon=False, ncol=1)
+
+
+def roc_curves(points: pd.DataFrame, summary: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """ROC of each condition (hit rate against estimated innocent-suspect ID rate, from the most confident
+    identifications down), one panel per model and attack, one curve per countermeasure, the common partial-AUC
+    cutoff as a grey line; the key (with each curve's pAUC and interval) under each panel."""
+    if points.empty:
+        return []
+    panels = sorted({(m, a) for m, a in zip(points["model"], points["attack"])})
+    figure, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.6), sharex=True, sharey=True,
+                                squeeze=False)
+    cutoff = float(summary["cutoff"].iloc[0])
+    for axis, (model, attack) in zip(axes[0], panels):
+        mine = summary[(summary["model"] == model) & (summary["attack"] == attack)]
+        for _, row in mine.iterrows():
+            curve = points[(points["model"] == model) & (points["attack"] == attack)
+                           & (points["countermeasure"] == row["countermeasure"]) & (points["blur"] == row["blur"])]
+            label = " ".join(str(v) for v in (row["countermeasure"], row["blur"]) if v)
+            axis.plot(curve["false_id_rate"], curve["hit_rate"], marker="o", markersize=3, linewidth=1,
+                      label=f"{label}: pAUC {row['pauc']:.3f} [{row['pauc_low']:.3f}, {row['pauc_high']:.3f}]")
+        axis.axvline(cutoff, color="grey", linewidth=0.8)
+        axis.set_title(f"{model} · {attack}", fontsize=9)
+        axis.set_xlabel("false ID rate (target-absent picks / 5)", fontsize=8)
+        axis.set_ylim(0, 1)
+        axis.tick_params(labelsize=7)
+        legend_below(axis)
+    axes[0][0].set_xlim(0, None)
+    axes[0][0].set_ylabel("hit rate (target picked)", fontsize=8)
+    return save(figure, out_dir, "roc")
+
+
+def confidence_accuracy_curve(table: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """The confidence-accuracy characteristic: of the identifications made at each confidence level, the share
+    that picked the target; one panel per model and attack, one line per countermeasure, the key under each."""
+    rows = table.dropna(subset=["suspect_id_accuracy"]) if not table.empty else table
+    if rows.empty:
+        return []
+    panels = sorted({(m, a) for m, a in zip(rows["model"], rows["attack"])})
+    figure, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.4), sharex=True, sharey=True,
+                                squeeze=False)
+    for axis, (model, attack) in zip(axes[0], panels):
+        mine = rows[(rows["model"] == model) & (rows["attack"] == attack)]
+        for (countermeasure, blur), line in mine.groupby(["countermeasure", "blur"]):
+            axis.plot(line["confidence"], line["suspect_id_accuracy"], marker="o", markersize=3, linewidth=1,
+                      label=" ".join(v for v in (countermeasure, blur) if v))
+        axis.set_title(f"{model} · {attack}", fontsize=9)
+        axis.set_xlabel("confidence (1 = guessing)", fontsize=8)
+        axis.xaxis.get_major_locator().set_params(integer=True)
+        axis.set_ylim(0, 1.02)
+        axis.tick_params(labelsize=7)
+        legend_below(axis)
+    axes[0][0].set_ylabel("identifications that were the target", fontsize=8)
+    return save(figure, out_dir, "confidence_accuracy")

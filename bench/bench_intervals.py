@@ -21,12 +21,13 @@ import pandas as pd
 from analysis.clustered import clustered_accuracy
 from analysis.load import COLUMNS, tidy
 from analysis.plan import Design, simulate_answers
+from mi_harness.answers import ADDED_COLUMNS
 
 DESIGNS = {
     "15 items/condition, 5 answers/item, 3 runs": Design(0.5, 0.7, items_per_condition=15),
     "8 items/condition, 5 answers/item, 3 runs": Design(0.5, 0.7, items_per_condition=8),
     "40 items/condition, 2 answers/item, 3 runs": Design(0.6, 0.8, items_per_condition=40, answers_per_item=2),
-    "15 items/condition, worker sd 0, item sd 0": Design(0.5, 0.7, items_per_condition=15, sd_worker=0, sd_item=0),
+    "15 items/condition, no worker or item effects": Design(0.5, 0.7, items_per_condition=15, sd_worker=0, sd_item=0),
 }
 
 
@@ -39,7 +40,8 @@ def as_frame(answers: pd.DataFrame) -> pd.DataFrame:
                          "countermeasure": np.where(answers["condition"] == 0, "none", "round:0.01"), "blur": "",
                          "gold": False, "target_present": True, "target_position": 1,
                          "choice": np.where(answers["correct"], "1", "2"), "correct": answers["correct"],
-                         "skilled": False, "response_ms": 1000, "shown_at": None, "answered_at": None}, index=range(n))
+                         "skilled": False, "response_ms": 1000, "shown_at": None, "answered_at": None,
+                         **ADDED_COLUMNS}, index=range(n))
     return tidy(rows[list(COLUMNS)])
 
 

@@ -5,6 +5,8 @@ workers the paper's "skilled" tables keep, so the survey's worker page and the a
 """
 from __future__ import annotations
 
+import re
+
 COLUMNS = ("study", "run", "worker", "hit", "item", "subject", "model", "attack", "countermeasure", "blur", "gold",
            "control", "control_of", "target_present", "target_position", "photo", "photo_role", "filler_policy",
            "choice", "correct", "confidence", "confidence_scale", "skilled", "response_ms", "shown_at",
@@ -71,3 +73,8 @@ def skilled_definition(min_tasks: int, min_accuracy: float, on_gold: bool) -> st
                    "measured on the answers that chose the workers")
     return (f"skilled: at least {min_tasks} completed tasks (answered lineups, all runs) and accuracy of at least "
             f"{min_accuracy:.0%} measured on {measured_on}")
+
+
+SIMULATED_WORKER = re.compile(r"^bot\d*-\d+-\d{3,}$")
+"""The worker ids the simulated panel gives its bots (``survey_app.simulate.personas``: prefix, seed, number, as in
+``bot-0-001`` or the demo's ``bot2-7001-014``): how a report knows, and says, that its answers are not people's."""

@@ -3,10 +3,13 @@ import csv
 import json
 import re
 
+import pandas as pd
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
+from analysis.report import answer_source, write_report
 from mi_harness.cli import main
+from tests.analysis.synthetic import synthetic_study
 from tests.survey_app.conftest import answer_lineups, new_study
 
 
@@ -23,6 +26,7 @@ def test_the_report_matches_the_database(app, database, tmp_path, bundle_dir):
     assert result.exit_code == 0, result.output
     page = (out / "report.html").read_text()
     assert "Wilson score" in page and "skilled: at least 5" in page and "data:image/png;base64" in page
+    assert "crossed random intercepts for worker and item" in page
     engine = create_engine(database)
     with engine.connect() as connection:
         total, correct = connection.execute(text(
@@ -38,7 +42,12 @@ def test_the_report_matches_the_database(app, database, tmp_path, bundle_dir):
     assert sorted({r["run"] for r in by_run}) == ["1", "2", "3"]
     kappa = json.loads((out / "tables" / "kappa.json").read_text())
     assert kappa["all"]["kappa"] is not None and kappa["all"]["runs"] == 3
-    assert (out / "figures" / "accuracy_per_model.svg").is_file()
+    assert (out / "figures" / "accuracy_per_condition.svg").is_file()
+    for row in rows:  # the mixed model's interval leads, the naive one beside it
+        assert 0 <= float(row["ci_low"]) <= float(row["ci_high"]) <= 1
+        assert 0 <= float(row["naive_low"]) <= float(row["naive_high"]) <= 1
+    assert page.index("<h2>Findings</h2>") < page.index("<h2>Settings and methods</h2>")
+    assert "These answers came from people." in page and "simulated panel" not in page.split("<h2>")[1]
     assert (out / "figures" / "accuracy_against_rounding.png").is_file()  # none vs round:0.01 in the test bundle
     assert (out / "figures" / "reconstruction_gallery.png").is_file()
     # the deep judge answers the study's lineups by default, so people stand beside it without --machine
@@ -60,3 +69,21 @@ def test_empty_and_tiny_studies_get_a_message_not_a_crash(app, database, tmp_pat
     assert missing.exit_code == 1 and "no study named 'nope'" in missing.output
     both = CliRunner().invoke(main, ["analyze", "quiet", "--out", str(tmp_path / "d")])
     assert both.exit_code == 2 and "--database" in both.output
+
+
+def test_a_report_of_the_simulated_panel_says_so_first_and_shows_every_section(tmp_path):
+    study = synthetic_study(items=10, answers_per_item=6, workers=30, seed=1)
+    study["worker"] = study["worker"].str.replace("w", "bot2-7001-", regex=False)  # the panel's worker ids
+    page = write_report(study, tmp_path, "synthetic", {"filler_policy": "matched"}, bootstrap=100).read_text()
+    first = page.split("<h2>")[0]
+    assert "simulated panel" in first and "not people" in first
+    findings = page.split("<h2>Findings</h2>")[1].split("<h2>")[0]
+    assert "workers (bots of the simulated panel, not people)" in findings and "control items" in findings
+    for heading in ("Confidence", "Accuracy by the target photo's role", "Lineup fairness (control items)"):
+        assert f"<h2>{heading}</h2>" in page
+    assert (tmp_path / "figures" / "roc.png").is_file() and (tmp_path / "figures" / "confidence_accuracy.png").is_file()
+    findings_table = pd.read_csv(tmp_path / "tables" / "findings.csv")
+    assert {"ci_low", "ci_high", "control_target_picked", "skilled_accuracy"} <= set(findings_table.columns)
+    assert len(findings_table) == 5
+    mixed = study.assign(worker=study["worker"].where(study.index % 2 == 0, "A"))
+    assert answer_source(mixed) == "mixed" and answer_source(study) == "simulated"
