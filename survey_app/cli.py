@@ -112,14 +112,17 @@ def study_group() -> None:
 @click.option("--open-run", "open_runs", type=int, multiple=True, help="Open these runs at once.")
 @click.option("--keep-unusable", is_flag=True, help="Keep the items screening finds no person could use "
               "(near-constant images, grain); by default they are left out and the study records how many.")
+@click.option("--attributes", type=click.Path(exists=True, dir_okay=False),
+              help="Subject attributes for matched fillers (--set filler_policy=matched --set matched_on=sex): a CSV "
+                   "subject,COLUMN...; the AT&T faces' is ../shared/data/att_faces_attributes.csv.")
 @survey_errors
 def study_create(url, name, bundle, folder, csv_path, class_map, faces_dir, filters, assignments, open_runs,
-                 keep_unusable) -> None:
+                 keep_unusable, attributes) -> None:
     settings = _pairs(assignments, "--set")
     with _session(url) as db:
         study = create_from_source(db, name, settings, bundle=bundle, folder=folder, csv=csv_path,
                                    faces_dir=faces_dir, where=_pairs(filters, "--where"), keep_unusable=keep_unusable,
-                                   class_map=class_map)
+                                   class_map=class_map, attributes=attributes)
         for number in open_runs:
             set_run_status(db, study, number, "open")
         db.commit()

@@ -16,7 +16,8 @@ from survey_app.importer import ImportProblem, create_from_source
 from survey_app.models import Answer, Assignment, Hit, Image, Item, Lineup, LineupFace, Study
 from survey_app.studies import StudyActionError, configure
 
-from .conftest import count, join, new_study, task_form
+from .conftest import count, csrf_of, join, new_study, task_form
+from .test_admin import api_token, login, make_admin
 
 ATTRIBUTES = Path(__file__).resolve().parents[3] / "shared" / "data" / "att_faces_attributes.csv"
 WOMEN = {"s8", "s10", "s32", "s35"}
@@ -247,3 +248,45 @@ def test_design_settings_are_fixed_at_creation(app, db, bundle_dir):
             configure(db, db.get(Study, study.id), {key: value})
     configure(db, db.get(Study, study.id), {"hit_size": 7})
     assert db.get(Study, study.id).settings["fillers"] == {"policy": "random"}  # the record survives a change
+
+
+def test_matched_studies_from_the_command_line_the_api_and_the_admin_form(app, db, database, bundle_dir, client):
+    from click.testing import CliRunner
+
+    from mi_harness.cli import main
+
+    created = CliRunner().invoke(main, ["study", "create", "--database", database, "--name", "cli",
+                                        "--bundle", str(bundle_dir), "--set", "filler_policy=matched",
+                                        "--set", "matched_on=sex", "--attributes", str(ATTRIBUTES)])
+    assert created.exit_code == 0, created.output
+    make_admin(app)
+    headers = api_token(client)
+    made = client.post("/api/v1/studies", headers=headers,
+                       json={"name": "api", "bundle": str(bundle_dir), "attributes": str(ATTRIBUTES),
+                             "settings": {"filler_policy": "matched", "matched_on": "sex", "control_items": 2}})
+    assert made.status_code == 201, made.text
+    for name in ("cli", "api"):
+        study = db.scalars(select(Study).where(Study.name == name)).one()
+        assert study.settings["fillers"]["matched_on"] == ["sex"]
+        for item, lineup in lineups_of(db, study):
+            if item.subject == "s8" and not item.is_control:
+                assert set(face_subjects(db, lineup)) >= {"s10", "s32", "s35"}
+    refused = client.post("/api/v1/studies", headers=headers,
+                          json={"name": "x", "bundle": str(bundle_dir), "attributes": 3})
+    assert refused.status_code == 400 and "attributes" in refused.text
+    login(client)
+    form = client.get("/admin/")
+    assert '<select id="f-filler_policy" name="filler_policy">' in form.text and 'name="attributes"' in form.text
+    made = client.post("/admin/studies", data={"csrf_token": csrf_of(form.text), "name": "form",
+                                               "bundle": str(bundle_dir), "attributes": str(ATTRIBUTES),
+                                               "filler_policy": "matched", "matched_on": "sex", "photo_role": "either",
+                                               "confidence_scale": "5", "control_items": "3"})
+    assert made.status_code == 303, made.text
+    study = db.scalars(select(Study).where(Study.name == "form")).one()
+    assert (study.settings["photo_role"], study.settings["confidence_scale"]) == ("either", 5)
+    page = client.get(f"/admin/studies/{study.id}")
+    assert "Fillers: matched" in page.text and 'name="screening"' not in page.text
+    # the settings form as the page renders it saves (the recorded keys are not fields of it)
+    fields = dict(re.findall(r'<input name="([a-z_]+)" value="([^"]*)"', page.text))
+    saved = client.post(f"/admin/studies/{study.id}/settings", data={"csrf_token": csrf_of(page.text), **fields})
+    assert saved.status_code == 303, saved.text
