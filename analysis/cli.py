@@ -98,7 +98,7 @@ def plan(accuracy_a: float, difference: float, items_per_condition: int, candida
     """Power to detect an accuracy DIFFERENCE between two conditions, by simulation from the mixed model the
     analysis fits, for each number of answers per item; recommends the smallest that reaches --power."""
     answers_per_item = _counts(candidates)
-    source = "defaults (see analysis/plan.py)"
+    source = "the defaults, from face-matching studies and the demo (analysis/plan.py)"
     if pilot:
         try:
             frame = from_export(pilot)
@@ -121,7 +121,7 @@ def plan(accuracy_a: float, difference: float, items_per_condition: int, candida
         raise click.BadParameter("--power must be between 0 and 1 and --simulations at least 10")
     click.echo(f"accuracy {design.accuracy_a:.0%} against {design.accuracy_b:.0%}, {items_per_condition} items per "
                f"condition, {runs} runs, HITs of {hit_size}, {hits_per_worker} HITs per worker; worker sd "
-               f"{design.sd_worker:.2f}, item sd {design.sd_item:.2f} (log-odds; {source}); "
+               f"{design.sd_worker:.2f}, item sd {design.sd_item:.2f} (log-odds), {source}; "
                f"{simulations} simulated studies each, Wald test of the mixed model at alpha {alpha}")
     click.echo("answers/item/run  answers  workers  power  (Monte Carlo se)")
     table, best = recommend(design, answers_per_item, target, simulations, alpha, seed, progress=lambda row: click.echo(
