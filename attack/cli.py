@@ -8,9 +8,10 @@ import click
 import torch
 
 from mi_harness.bundle import BundleError
+from mi_harness.bundle_cli import parse_size
 
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from .faces import FacesError, Split, load_faces
+from .faces import FacesError, Split, load_faces, load_gallery_faces
 from .fetch import DEFAULT_URL, FetchError, fetch_faces
 from .image_prior import parse_prior
 from .mi_face import CONFIDENCE_TERMS, STEPS, STOP_RULES
@@ -51,8 +52,9 @@ def check_device(device: str) -> str:
     return device
 
 
-def parse_labels(text: str) -> list[int]:
-    """'1-40' or '1,3,5-7' (subjects are 1-based, as in s1..s40) -> 0-based labels."""
+def parse_labels(text: str, limit: int | None = 40) -> list[int]:
+    """'1-40' or '1,3,5-7' (subjects are 1-based, as in s1..s40) -> 0-based labels. ``limit`` None leaves the
+    upper bound to the model (a checkpoint of another gallery has its own number of identities)."""
     labels: list[int] = []
     try:
         for part in text.split(","):
@@ -60,8 +62,9 @@ def parse_labels(text: str) -> list[int]:
             labels += range(int(lo), int(hi or lo) + 1)
     except ValueError:
         raise click.BadParameter(f"{text!r}: use subject numbers like 1-40 or 1,3,5-7", param_hint="--labels") from None
-    if not labels or min(labels) < 1 or max(labels) > 40:
-        raise click.BadParameter(f"{text!r}: subjects are numbered 1 to 40", param_hint="--labels")
+    if not labels or min(labels) < 1 or (limit is not None and max(labels) > limit):
+        raise click.BadParameter(f"{text!r}: subjects are numbered 1 to {limit or 'the number of identities'}",
+                                 param_hint="--labels")
     return sorted({label - 1 for label in labels})
 
 
@@ -83,10 +86,16 @@ def parse_labels(text: str) -> list[int]:
 @click.option("--dp-max-grad-norm", type=float, help="DP-SGD per-photo clipping norm C [1].")
 @click.option("--dp-batch-size", type=int, help="DP-SGD expected (Poisson) batch size [56].")
 @click.option("--dp-accountant", type=click.Choice(ACCOUNTANTS), help="Privacy accountant [rdp].")
+@click.option("--gallery", "gallery_path", type=click.Path(exists=True),
+              help="Train on another dataset: a folder of identity folders or a CSV (file, identity); needs "
+                   "--input-size. Default: the AT&T faces at 92x112.")
+@click.option("--input-size", help="With --gallery: the models' input, WIDTHxHEIGHT grey (e.g. 64x64).")
 @user_errors
 def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs, force, device, dp_epsilon,
-          dp_delta, dp_max_grad_norm, dp_batch_size, dp_accountant) -> None:
+          dp_delta, dp_max_grad_norm, dp_batch_size, dp_accountant, gallery_path, input_size) -> None:
     """Train the paper's face models and save checkpoints (reused unless --force)."""
+    if bool(gallery_path) != bool(input_size):
+        raise click.UsageError("--gallery and --input-size go together (the paper's models have a fixed input)")
     device = check_device(device)
     privacy = None
     dp_options = {"--dp-delta": dp_delta, "--dp-max-grad-norm": dp_max_grad_norm, "--dp-batch-size": dp_batch_size,
@@ -103,8 +112,8 @@ def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs
                                      param_hint="--dp-batch-size")
         given = {"delta": dp_delta, "max_grad_norm": dp_max_grad_norm, "accountant": dp_accountant}
         privacy = PrivacyConfig(dp_epsilon, **{k: v for k, v in given.items() if v is not None})
-    faces = load_faces(faces_dir)
-    split = Split.make(split_seed)
+    faces = load_gallery_faces(gallery_path, parse_size(input_size)) if gallery_path else load_faces(faces_dir)
+    split = Split.for_faces(faces, split_seed)
     for arch in (ARCHITECTURES if "all" in models else models):
         path = Path(out_dir) / checkpoint_name(arch, privacy)
         if path.exists() and not force:
@@ -116,11 +125,12 @@ def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs
             continue
         if privacy is None:
             cfg = TrainConfig.for_architecture(arch, seed=seed, lr=lr, patience=patience, max_epochs=max_epochs)
-            model, result = train_model(arch, faces, split, cfg, device)
+            model, result = train_model(arch, faces, split, cfg, device, **faces.model_dims())
             metadata, note = checkpoint_metadata(model, split, cfg, result, faces), ""
         else:
             cfg = dp_train_config(arch, seed=seed, lr=lr, max_epochs=max_epochs, batch_size=dp_batch_size)
-            model, result, report = train_private_model(arch, faces, split, cfg, privacy, device=device)
+            model, result, report = train_private_model(arch, faces, split, cfg, privacy, device=device,
+                                                        **faces.model_dims())
             metadata = private_checkpoint_metadata(model, split, cfg, result, faces, report)
             note = f", {privacy_summary(report)}"
         save_checkpoint(path, model, metadata)
@@ -133,7 +143,9 @@ def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs
 @click.option("--model", type=click.Choice(ARCHITECTURES), help="Use MODELS_DIR/MODEL.pt.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), help="A checkpoint file (instead of --model).")
 @click.option("--models-dir", type=click.Path(file_okay=False), default=str(DEFAULT_MODELS_DIR), show_default=True)
-@click.option("--labels", default="1-40", show_default=True, help="Subjects to invert: 1-40, or 1,3,5-7.")
+@click.option("--labels", default="1-40", show_default=True,
+              help="Subjects to invert: 1-40, or 1,3,5-7 (for a model of another gallery, its identities' numbers "
+                   "in the gallery's order).")
 @click.option("--access", type=click.Choice(["whitebox", "blackbox"]), default="whitebox", show_default=True)
 @click.option("--countermeasure", default="none", show_default=True,
               help="none, round:R (e.g. round:0.01), label-only, noise:SIGMA.")
@@ -192,11 +204,10 @@ def attack(model, checkpoint, models_dir, labels, access, countermeasure, blur, 
             raise click.BadParameter(str(exc), param_hint="--prior") from None
     est_params = {"h": fd_step} if estimator == "fd" else {"sigma": nes_sigma, "samples": nes_samples}
     request = AttackRequest(Path(checkpoint) if checkpoint else Path(models_dir) / f"{model}.pt",
-                            parse_labels(labels), access, countermeasure, blur, config, estimator, est_params,
+                            parse_labels(labels, limit=None), access, countermeasure, blur, config, estimator, est_params,
                             deblur_mu, check_device(device), seed, preset=preset, door=door)
-    faces = load_faces(faces_dir)
-    output = run_attack(request, faces)
-    save_to_bundle(output, out_dir, faces, append=not replace)
+    output = run_attack(request, faces_dir=faces_dir)
+    save_to_bundle(output, out_dir, append=not replace)
     target = output.config.gamma
     reached = sum(i.confidence >= target for i in output.items)
     mean = lambda key: sum(getattr(i, key) for i in output.items) / len(output.items)  # noqa: E731

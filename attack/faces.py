@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from mi_harness.galleries import HOW_TO_GET, GalleryError, default_gallery_dir
+from mi_harness.galleries import HOW_TO_GET, TRAIN_SHARE, GalleryError, default_gallery_dir, load_photo, open_gallery
 
 N_SUBJECTS = 40
 IMAGES_PER_SUBJECT = 10
@@ -46,19 +46,68 @@ def resolve_faces_dir(option: str | os.PathLike | None = None) -> Path:
 
 @dataclass(frozen=True)
 class Faces:
-    """All 400 images as float32 in [0, 1], shape (400, 112, 92), ordered subject-major."""
+    """A gallery's photos as float32 grey in [0, 1], shape (n, height, width), ordered identity-major: the AT&T
+    faces (400 of 112x92, ``identities`` None: they are s1..s40) or any gallery at a stated input size."""
 
     root: Path
     images: np.ndarray
-    labels: np.ndarray  # 0..39
-    numbers: np.ndarray  # 1..10, the ORL file number within the subject
+    labels: np.ndarray  # 0-based identity
+    numbers: np.ndarray  # 1-based photo within the identity (the ORL file number for AT&T)
+    identities: tuple[str, ...] | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) of every image."""
+        return int(self.images.shape[1]), int(self.images.shape[2])
+
+    @property
+    def n_identities(self) -> int:
+        return len(self.identities) if self.identities else N_SUBJECTS
+
+    def name_of(self, label: int) -> str:
+        return self.identities[label] if self.identities else subject_name(label)
+
+    def model_dims(self) -> dict:
+        """What a model trained on these photos needs beyond the AT&T defaults: its pixels and classes."""
+        if self.identities is None:
+            return {}
+        return {"pixels": self.shape[0] * self.shape[1], "classes": self.n_identities}
+
+    def counts(self) -> dict[int, int]:
+        """Photos per identity label."""
+        labels, counts = np.unique(self.labels, return_counts=True)
+        return {int(label): int(count) for label, count in zip(labels, counts)}
 
     def flat(self, index: np.ndarray | None = None) -> np.ndarray:
         images = self.images if index is None else self.images[index]
-        return images.reshape(len(images), N_PIXELS)
+        return images.reshape(len(images), -1)
 
     def index_of(self, label: int, number: int) -> int:
-        return label * IMAGES_PER_SUBJECT + number - 1
+        if self.identities is None:
+            return label * IMAGES_PER_SUBJECT + number - 1
+        return int(np.flatnonzero((self.labels == label) & (self.numbers == number))[0])
+
+
+def load_gallery_faces(source: str | os.PathLike, size: tuple[int, int]) -> Faces:
+    """Any gallery (``mi_harness.galleries``: identity folders or a CSV) as grey photos at ``size`` (width,
+    height), the input of the paper's models trained on another dataset."""
+    try:
+        gallery = open_gallery(source)
+    except GalleryError as exc:
+        raise FacesError(str(exc)) from None
+    identities = gallery.identities
+    index = {identity: k for k, identity in enumerate(identities)}
+    images, labels, numbers, seen = [], [], [], {}
+    for photo in gallery.photos:
+        label = index[photo.identity]
+        seen[label] = seen.get(label, 0) + 1
+        try:
+            images.append(load_photo(photo.path, size).astype(np.float32) / 255.0)
+        except (OSError, ValueError) as exc:
+            raise FacesError(f"{photo.path}: not a readable image ({exc})") from None
+        labels.append(label)
+        numbers.append(seen[label])
+    return Faces(Path(source).resolve(), np.stack(images), np.array(labels), np.array(numbers), tuple(identities))
 
 
 def read_face(path: Path) -> np.ndarray:
@@ -109,22 +158,39 @@ class Split:
             validation[label] = sorted(int(n) for n in order[train_per_subject:])
         return cls(seed, train, validation)
 
+    @classmethod
+    def for_faces(cls, faces: Faces, seed: int) -> "Split":
+        """The AT&T split of ``make``, or for another gallery the same seeded rule per identity (TRAIN_SHARE of its
+        photos for training, at least one of each role), as ``mi_harness.galleries.Gallery.roles`` draws it."""
+        if faces.identities is None:
+            return cls.make(seed)
+        rng = np.random.default_rng(seed)
+        train, validation = {}, {}
+        for label, count in sorted(faces.counts().items()):
+            order = rng.permutation(np.arange(1, count + 1))
+            n_train = min(max(round(TRAIN_SHARE * count), 1), count - 1) if count > 1 else count
+            train[label] = sorted(int(n) for n in order[:n_train])
+            validation[label] = sorted(int(n) for n in order[n_train:])
+        return cls(seed, train, validation)
+
     def indices(self, faces: Faces, role: str) -> np.ndarray:
         numbers = self.train if role == "train" else self.validation
         return np.array([faces.index_of(label, n) for label in sorted(numbers) for n in numbers[label]])
 
-    def to_json(self) -> dict:
+    def to_json(self, identities: tuple[str, ...] | None = None) -> dict:
+        name = (lambda label: identities[label]) if identities else subject_name
         return {
             "seed": self.seed,
             "subjects": {
-                subject_name(label): {"train": self.train[label], "validation": self.validation[label]}
+                name(label): {"train": self.train[label], "validation": self.validation[label]}
                 for label in sorted(self.train)
             },
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "Split":
+    def from_json(cls, data: dict, identities: list[str] | None = None) -> "Split":
         subjects = data["subjects"]
-        train = {subject_label(s): list(v["train"]) for s, v in subjects.items()}
-        validation = {subject_label(s): list(v["validation"]) for s, v in subjects.items()}
+        label = identities.index if identities else subject_label
+        train = {label(s): list(v["train"]) for s, v in subjects.items()}
+        validation = {label(s): list(v["validation"]) for s, v in subjects.items()}
         return cls(int(data["seed"]), train, validation)

@@ -1,5 +1,8 @@
-"""The AT&T gallery a bundle made by the attack carries, and the dataset section that says how it was split."""
+"""The gallery a bundle made by the attack carries (the AT&T faces, or the gallery a model was trained on), and the
+dataset section that says how it was split."""
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -12,26 +15,33 @@ from .faces import HEIGHT, WIDTH, Faces, Split, subject_name
 DATASET = "att_faces"
 
 
-def dataset_section(split: Split, note: str | None = None) -> dict:
-    return bundle_dataset_section(DATASET, (WIDTH, HEIGHT), "L", split_seed=split.seed,
-                                  split=split.to_json()["subjects"], **({"note": note} if note else {}))
+def dataset_section(split: Split, faces: Faces | None = None, note: str | None = None) -> dict:
+    """The AT&T faces, or another gallery at the models' input size (grey: the paper's models see grey)."""
+    other = faces is not None and faces.identities is not None
+    name = faces.root.name if other else DATASET
+    size = (faces.shape[1], faces.shape[0]) if other else (WIDTH, HEIGHT)
+    return bundle_dataset_section(name, size, "L", split_seed=split.seed,
+                                  split=split.to_json(faces.identities if other else None)["subjects"],
+                                  **({"note": note} if note else {}))
 
 
-def gallery_image_name(label: int, number: int) -> str:
-    """Where a bundle keeps an AT&T photo: ``gallery/s3/7.png`` (``mi_harness.convert`` names any gallery alike)."""
-    return f"gallery/{subject_name(label)}/{number}.png"
+def gallery_image_name(label: int, number: int, faces: Faces | None = None) -> str:
+    """Where a bundle keeps a photo: ``gallery/s3/7.png`` for AT&T, ``gallery/<identity>/<n>.png`` otherwise."""
+    identity = faces.name_of(label) if faces is not None else subject_name(label)
+    return f"gallery/{re.sub(r'[^A-Za-z0-9_.-]', '_', identity)}/{number}.png"
 
 
 def gallery_images(faces: Faces, split: Split) -> tuple[list[GalleryImage], dict[str, np.ndarray]]:
-    """Every AT&T photo, with its role in the split; the pixels are written unchanged (8-bit)."""
+    """Every photo, with its role in the split; the pixels are written unchanged (8-bit)."""
     entries, images = [], {}
     for role, numbers in (("train", split.train), ("validation", split.validation)):
         for label, nums in numbers.items():
             for number in nums:
-                name = gallery_image_name(label, number)
-                entries.append(GalleryImage(subject_name(label), name, role))
+                name = gallery_image_name(label, number, faces)
+                entries.append(GalleryImage(faces.name_of(label), name, role))
                 images[name] = to_png_pixels(faces.images[faces.index_of(label, number)], stretch=False)
-    entries.sort(key=lambda g: (int(g.subject[1:]), g.image))
+    order = {name: k for k, name in enumerate(faces.identities or [])}
+    entries.sort(key=lambda g: (order[g.subject] if order else int(g.subject[1:]), g.image))
     return entries, images
 
 

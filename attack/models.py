@@ -30,6 +30,7 @@ class FaceModel(nn.Module):
     name: str
     attack_dim: int
     pixels: int = N_PIXELS
+    classes: int = N_SUBJECTS
 
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         return pixels
@@ -43,17 +44,23 @@ class FaceModel(nn.Module):
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.classify(self.encode(pixels))
 
+    def dims(self) -> dict:
+        """The input and output sizes when they are not the AT&T faces' (a checkpoint of another gallery)."""
+        return {k: v for k, v in (("pixels", self.pixels), ("classes", self.classes))
+                if v != {"pixels": N_PIXELS, "classes": N_SUBJECTS}[k]}
+
     def config(self) -> dict:
-        return {"architecture": self.name}
+        return {"architecture": self.name, **self.dims()}
 
 
 class SoftmaxRegression(FaceModel):
     name = "softmax"
 
-    def __init__(self) -> None:
+    def __init__(self, pixels: int = N_PIXELS, classes: int = N_SUBJECTS) -> None:
         super().__init__()
-        self.attack_dim = N_PIXELS
-        self.linear = nn.Linear(N_PIXELS, N_SUBJECTS)
+        self.pixels, self.classes = pixels, classes
+        self.attack_dim = pixels
+        self.linear = nn.Linear(pixels, classes)
 
     def classify(self, code: torch.Tensor) -> torch.Tensor:
         return self.linear(code)
@@ -64,18 +71,19 @@ class MLP(FaceModel):
 
     name = "mlp"
 
-    def __init__(self, hidden: int = 3000) -> None:
+    def __init__(self, hidden: int = 3000, pixels: int = N_PIXELS, classes: int = N_SUBJECTS) -> None:
         super().__init__()
-        self.attack_dim = N_PIXELS
+        self.pixels, self.classes = pixels, classes
+        self.attack_dim = pixels
         self.hidden = hidden
-        self.net = nn.Sequential(sigmoid_glorot_(nn.Linear(N_PIXELS, hidden)), nn.Sigmoid(),
-                                 nn.Linear(hidden, N_SUBJECTS))
+        self.net = nn.Sequential(sigmoid_glorot_(nn.Linear(pixels, hidden)), nn.Sigmoid(),
+                                 nn.Linear(hidden, classes))
 
     def classify(self, code: torch.Tensor) -> torch.Tensor:
         return self.net(code)
 
     def config(self) -> dict:
-        return {"architecture": self.name, "hidden": self.hidden}
+        return {"architecture": self.name, "hidden": self.hidden, **self.dims()}
 
 
 class StackedDAE(FaceModel):
@@ -87,13 +95,15 @@ class StackedDAE(FaceModel):
 
     name = "dae"
 
-    def __init__(self, layers: tuple[int, ...] = (1000, 300)) -> None:
+    def __init__(self, layers: tuple[int, ...] = (1000, 300), pixels: int = N_PIXELS,
+                 classes: int = N_SUBJECTS) -> None:
         super().__init__()
+        self.pixels, self.classes = pixels, classes
         self.layers = tuple(layers)
-        sizes = (N_PIXELS, *self.layers)
+        sizes = (pixels, *self.layers)
         self.encoders = nn.ModuleList(sigmoid_glorot_(nn.Linear(a, b)) for a, b in zip(sizes[:-1], sizes[1:]))
         self.decoder_biases = nn.ParameterList(nn.Parameter(torch.zeros(a)) for a in sizes[:-1])
-        self.head = nn.Linear(sizes[-1], N_SUBJECTS)
+        self.head = nn.Linear(sizes[-1], classes)
         self.attack_dim = sizes[-1]
 
     def encode_layer(self, i: int, h: torch.Tensor) -> torch.Tensor:
@@ -118,13 +128,13 @@ class StackedDAE(FaceModel):
         return self.head(code)
 
     def config(self) -> dict:
-        return {"architecture": self.name, "layers": list(self.layers)}
+        return {"architecture": self.name, "layers": list(self.layers), **self.dims()}
 
 
 def build_model(architecture: str, **config) -> FaceModel:
     config = {k: v for k, v in config.items() if k != "architecture"}
     if architecture == "softmax":
-        return SoftmaxRegression()
+        return SoftmaxRegression(**config)
     if architecture == "mlp":
         return MLP(**config)
     if architecture == "dae":

@@ -22,8 +22,8 @@ def clean_face(image: np.ndarray, h: float, sharpen_radius: float, sharpen_amoun
 
 class ProcessDAE:
     def __init__(self, encode, decode, h: float = 0.05, sharpen_radius: float = 1.0,
-                 sharpen_amount: float = 1.0, workers: int = 2) -> None:
-        self.encode, self.decode = encode, decode
+                 sharpen_amount: float = 1.0, workers: int = 2, shape: tuple[int, int] = (HEIGHT, WIDTH)) -> None:
+        self.encode, self.decode, self.shape = encode, decode, shape
         self.h, self.sharpen_radius, self.sharpen_amount = h, sharpen_radius, sharpen_amount
         self.pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
 
@@ -33,7 +33,7 @@ class ProcessDAE:
 
     def __call__(self, code: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            images = self.decode(code).reshape(-1, HEIGHT, WIDTH).cpu().double().numpy()
+            images = self.decode(code).reshape(-1, *self.shape).cpu().double().numpy()
         def one(img: np.ndarray) -> np.ndarray:
             return clean_face(img, self.h, self.sharpen_radius, self.sharpen_amount)
         cleaned = list(self.pool.map(one, images)) if self.pool else [one(img) for img in images]

@@ -18,7 +18,7 @@ from mi_harness.bundle import Bundle, BundleError, Item, read_bundle, to_png_pix
 from .checkpoints import load_checkpoint
 from .countermeasures import item_countermeasure, parse_countermeasure
 from .deblur import BlurConsistency, parse_blur
-from .faces import HEIGHT, WIDTH, Faces, Split, subject_name
+from .faces import Faces, Split, load_faces, load_gallery_faces
 from .gallery import dataset_section, gallery_image_name, gallery_images
 from .gradient_estimators import build_estimator
 from .mi_face import Inversion, MIFace, MIFaceConfig
@@ -74,9 +74,9 @@ class AttackRequest:
     def __post_init__(self) -> None:
         if self.access not in ACCESS:
             raise ValueError(f"access must be whitebox or blackbox, got {self.access!r}")
-        bad = [label for label in self.labels if not 0 <= label < 40]
-        if bad or not self.labels:
-            raise ValueError(f"labels must be subjects 1..40, got {[b + 1 for b in bad] or 'none'}")
+        bad = [label for label in self.labels if label < 0]
+        if bad or not self.labels:  # the upper bound is the model's (run_attack)
+            raise ValueError(f"labels must be subjects numbered from 1, got {[b + 1 for b in bad] or 'none'}")
         if self.preset not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         parse_countermeasure(self.countermeasure)  # a bad spec is refused before any checkpoint is read
@@ -89,6 +89,7 @@ class AttackOutput:
     split: Split
     inversions: list[Inversion]
     config: MIFaceConfig
+    faces: Faces
 
 
 def attack_name(request: AttackRequest, config: MIFaceConfig) -> str:
@@ -108,9 +109,31 @@ def blurred_inputs(faces: Faces, split: Split, labels: list[int], blur) -> tuple
     return blur(clean), numbers
 
 
-def run_attack(request: AttackRequest, faces: Faces | None = None, keep_history: bool = False) -> AttackOutput:
+def faces_of(meta: dict, faces: Faces | None, faces_dir: str | Path | None) -> Faces:
+    """The photos a checkpoint was trained on: its recorded gallery at its input size, or the AT&T faces."""
+    gallery = meta.get("gallery")
+    if gallery is None:
+        return faces if faces is not None and faces.identities is None else load_faces(faces_dir)
+    width, height = gallery["input_size"]
+    if faces is not None and faces.identities == tuple(gallery["identities"]) and faces.shape == (height, width):
+        return faces
+    faces = load_gallery_faces(gallery["source"], (width, height))
+    if faces.identities != tuple(gallery["identities"]):
+        raise ValueError(f"the gallery {gallery['source']} no longer holds the identities the model was trained on")
+    return faces
+
+
+def run_attack(request: AttackRequest, faces: Faces | None = None, keep_history: bool = False,
+               faces_dir: str | Path | None = None) -> AttackOutput:
+    """Invert ``request.labels`` of a checkpoint; ``faces`` (else loaded: the checkpoint's gallery, or the AT&T
+    faces from ``faces_dir``) gives deblurring its photos and the bundle its gallery."""
     model, meta = load_checkpoint(request.checkpoint, request.device)
-    split = Split.from_json(meta["split"])
+    faces = faces_of(meta, faces, faces_dir)
+    too_high = [label + 1 for label in request.labels if label >= model.classes]
+    if too_high:
+        raise ValueError(f"labels {too_high} are beyond the model's {model.classes} identities")
+    split = Split.from_json(meta["split"], list(faces.identities) if faces.identities else None)
+    height, width = faces.shape
     countermeasure = parse_countermeasure(request.countermeasure, seed=request.seed)
     recorded_countermeasure = item_countermeasure(request.countermeasure, meta.get("privacy"))  # dp:eps=8 etc.
     api = PredictionAPI(model, countermeasure, request.device, door=request.door)
@@ -119,14 +142,16 @@ def run_attack(request: AttackRequest, faces: Faces | None = None, keep_history:
         estimator = build_estimator(request.estimator, **request.estimator_params,
                                     **({"seed": request.seed} if request.estimator == "nes" else {}))
     config = mi_face_config(model.name, bool(request.blur), request.mi_face, request.preset)
-    process = ProcessDAE(api.encode, api.decode) if model.name == "dae" and config.process_every else None
-    attack = MIFace(api, config, process=process, estimator=estimator, show_progress=request.show_progress)
+    process = ProcessDAE(api.encode, api.decode, shape=(height, width)) \
+        if model.name == "dae" and config.process_every else None
+    attack = MIFace(api, config, process=process, estimator=estimator, show_progress=request.show_progress,
+                    image_shape=(height, width))
 
     start = aux = blur = None
     blur_numbers: list[int] = []
     if request.blur:
-        if faces is None:
-            raise ValueError("deblurring needs the faces, to blur a photo of each subject")
+        if faces.identities is not None:
+            raise ValueError("deblurring is built for the AT&T faces' 92x112 photos; attack this model without --blur")
         blur = parse_blur(request.blur)
         start, blur_numbers = blurred_inputs(faces, split, request.labels, blur)
         aux = BlurConsistency(blur, start.to(request.device), api.decode, request.deblur_mu)
@@ -136,13 +161,13 @@ def run_attack(request: AttackRequest, faces: Faces | None = None, keep_history:
     settings = {**attack.settings(), "preset": request.preset}
     items, images = [], {}
     for k, inv in enumerate(inversions):
-        subject = subject_name(inv.label)
+        subject = faces.name_of(inv.label)
         parts = [model.name, name, recorded_countermeasure] + ([request.blur] if request.blur else []) \
             + (["latent"] if estimator is not None and request.door == "latent" else []) + [subject]
         item_id = re.sub(r"[^A-Za-z0-9_.-]", "_", "-".join(parts))
         image_name = f"items/{item_id}.png"
         stretch = not request.blur  # deblurred faces keep the blurred photo's scale, for a fair comparison
-        images[image_name] = to_png_pixels(inv.image.reshape(HEIGHT, WIDTH).numpy(), stretch=stretch)
+        images[image_name] = to_png_pixels(inv.image.reshape(height, width).numpy(), stretch=stretch)
         aux_name = None
         params = {**settings, "stopped_by": inv.stopped_by, "cost": inv.cost,
                   "reported_confidence": inv.reported_confidence, "png": "minmax" if stretch else "clip",
@@ -151,7 +176,7 @@ def run_attack(request: AttackRequest, faces: Faces | None = None, keep_history:
                   "device": request.device, "batch": len(inversions)}
         if request.blur:
             aux_name = f"items/{item_id}.blurred.png"
-            images[aux_name] = to_png_pixels(start[k].reshape(HEIGHT, WIDTH).numpy(), stretch=False)
+            images[aux_name] = to_png_pixels(start[k].reshape(height, width).numpy(), stretch=False)
             params["deblur_mu"] = request.deblur_mu
         items.append(Item(id=item_id, subject=subject, model=model.name, attack=name,
                           countermeasure=recorded_countermeasure, image=image_name, aux_image=aux_name,
@@ -159,10 +184,10 @@ def run_attack(request: AttackRequest, faces: Faces | None = None, keep_history:
                           source_photo=gallery_image_name(inv.label, blur_numbers[k]) if request.blur else None,
                           confidence=inv.true_confidence, iterations=inv.iterations, queries=inv.queries,
                           seconds=inv.seconds, params=params))
-    return AttackOutput(items, images, split, inversions, config)
+    return AttackOutput(items, images, split, inversions, config, faces)
 
 
-def save_to_bundle(output: AttackOutput, destination: str | Path, faces: Faces, append: bool = True) -> Bundle:
+def save_to_bundle(output: AttackOutput, destination: str | Path, append: bool = True) -> Bundle:
     """Write the items into a bundle, adding to (or replacing same-id items of) an existing one."""
     destination = Path(destination)
     existing = read_bundle(destination) if append and (destination / "manifest.json").is_file() else None
@@ -176,8 +201,8 @@ def save_to_bundle(output: AttackOutput, destination: str | Path, faces: Faces, 
         items = [i for i in existing.items if i.id not in new_ids] + output.items
         bundle = Bundle(dataset=existing.dataset, gallery=existing.gallery, items=items)
     else:
-        gallery, gallery_pixels = gallery_images(faces, output.split)
+        gallery, gallery_pixels = gallery_images(output.faces, output.split)
         images.update(gallery_pixels)
-        bundle = Bundle(dataset=dataset_section(output.split), gallery=gallery, items=output.items)
+        bundle = Bundle(dataset=dataset_section(output.split, output.faces), gallery=gallery, items=output.items)
     write_bundle(bundle, destination, images, copy_from=existing.root if existing else None)
     return bundle

@@ -64,7 +64,7 @@ def main() -> None:
                                     door=door, show_progress=False)
             started = time.perf_counter()
             output = run_attack(request, faces)
-            save_to_bundle(output, bundle_dir, faces)
+            save_to_bundle(output, bundle_dir)
             print(f"{plan} {level}: {(time.perf_counter() - started) / len(LABELS):.2f} s/label", flush=True)
         bundle = read_bundle(bundle_dir)
         for score in groups_as_rows(evaluate_bundle(bundle, recogniser, ("model", "countermeasure"))):

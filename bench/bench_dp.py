@@ -71,7 +71,7 @@ def attack_all(checkpoints: list[Path], bundle_dir: Path, faces, preset: str) ->
                 continue
         started = time.perf_counter()
         output = run_attack(AttackRequest(path, list(range(40)), preset=preset, show_progress=False), faces)
-        save_to_bundle(output, bundle_dir, faces)
+        save_to_bundle(output, bundle_dir)
         print(f"attacked {path} ({preset}): {time.perf_counter() - started:.0f}s", flush=True)
 
 

@@ -77,7 +77,7 @@ def test_convert_the_paper_reconstructions(paper_reconstructions, faces_dir, tmp
 
 
 @pytest.mark.parametrize("args,code,message", [
-    (["attack", "--model", "softmax", "--labels", "0-3"], 2, "subjects are numbered 1 to 40"),
+    (["attack", "--model", "softmax", "--labels", "0-3"], 2, "subjects are numbered 1 to the number of identities"),
     (["attack", "--model", "softmax", "--labels", "one"], 2, "use subject numbers"),
     (["attack", "--model", "softmax", "--checkpoint", "x.pt"], 2, "exactly one of --model or --checkpoint"),
     (["attack", "--model", "softmax", "--query-budget", "10"], 2, "applies to --access blackbox"),
@@ -112,6 +112,6 @@ def test_console_script_is_installed():
     script = Path(sys.executable).parent / "mi-harness"
     done = subprocess.run([str(script), "attack", "--model", "softmax", "--labels", "0"],
                           capture_output=True, text=True)
-    assert done.returncode == 2 and "subjects are numbered 1 to 40" in done.stderr
+    assert done.returncode == 2 and "subjects are numbered 1 to the number of identities" in done.stderr
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and all(c in done.stdout for c in ("train", "attack", "evaluate", "fetch-faces"))

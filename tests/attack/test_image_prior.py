@@ -145,7 +145,7 @@ def captured_request(monkeypatch):
 
     seen = []
 
-    def capture(request, faces):
+    def capture(request, faces_dir=None):
         seen.append(request)
         raise ValueError("captured before any work")
 

@@ -79,8 +79,8 @@ def test_attacks_on_a_dp_model_carry_its_countermeasure_in_the_bundle(nearly_and
     white = run_attack(AttackRequest(path, [2], mi_face={"alpha": 5}, show_progress=False), faces)
     black = run_attack(AttackRequest(path, [2], access="blackbox", countermeasure="round:0.01",
                                      mi_face={"alpha": 2}, estimator_params={"samples": 2}, show_progress=False), faces)
-    save_to_bundle(white, tmp_path / "b", faces)
-    save_to_bundle(black, tmp_path / "b", faces)
+    save_to_bundle(white, tmp_path / "b")
+    save_to_bundle(black, tmp_path / "b")
     items = {i.countermeasure: i for i in read_bundle(tmp_path / "b").items}
     assert set(items) == {"dp:eps=0.3", "dp:eps=0.3+round:0.01"}
     assert items["dp:eps=0.3"].id == "softmax-mi-face-dp_eps_0.3-s3"

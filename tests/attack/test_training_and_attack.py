@@ -63,12 +63,12 @@ def test_attack_items_go_into_a_bundle_and_reruns_replace_them(softmax_checkpoin
     path, _ = softmax_checkpoint
     out = tmp_path / "bundle"
     first = run_attack(AttackRequest(path, [1, 2], show_progress=False), faces)
-    save_to_bundle(first, out, faces)
+    save_to_bundle(first, out)
     rounded = run_attack(AttackRequest(path, [1], access="blackbox", countermeasure="round:0.05",
                                        mi_face={"alpha": 5, "query_budget": 1000},
                                        estimator_params={"samples": 5}, show_progress=False), faces)
-    save_to_bundle(rounded, out, faces)
-    save_to_bundle(first, out, faces)  # the same configuration again: replaced, not duplicated
+    save_to_bundle(rounded, out)
+    save_to_bundle(first, out)  # the same configuration again: replaced, not duplicated
     bundle = read_bundle(out)
     assert sorted(i.id for i in bundle.items) == [
         "softmax-mi-face-blackbox-round_0.05-s2", "softmax-mi-face-none-s2", "softmax-mi-face-none-s3"]
@@ -95,7 +95,7 @@ def test_deblurring_keeps_the_blurred_photo_and_lowers_the_cost(softmax_checkpoi
     detail = lambda x: np.abs(np.diff(x.reshape(-1, 112, 92), axis=2)).mean()  # noqa: E731
     blurred = np.stack([output.images[i.aux_image] for i in output.items]) / 255.0
     assert detail(np.stack([inv.image.numpy() for inv in output.inversions])) > detail(blurred)
-    save_to_bundle(output, tmp_path / "b", faces)
+    save_to_bundle(output, tmp_path / "b")
     assert read_bundle(tmp_path / "b").items[0].aux_image.endswith(".blurred.png")
 
 

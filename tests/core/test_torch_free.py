@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -74,9 +75,11 @@ def test_a_whole_study_without_torch(blocked_env, faces, tmp_path):
 
 def test_a_non_editable_install_upgrades_a_database(tmp_path):
     """The wheel carries the migrations: install it into a folder of its own and upgrade from there."""
-    wheels = tmp_path / "wheels"
+    wheels, source = tmp_path / "wheels", tmp_path / "source"  # a copy: building leaves build/ in the tree
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", ".git", "runs", "build", "dist",
+                                                                 "test-artifacts", "*.egg-info", "__pycache__"))
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(wheels), str(ROOT)], capture_output=True, text=True, timeout=600)
+                            "-w", str(wheels), str(source)], capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stderr
     (wheel,) = wheels.glob("mi_harness-*.whl")
     names = zipfile.ZipFile(wheel).namelist()

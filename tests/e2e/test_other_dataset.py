@@ -1,6 +1,5 @@
-"""A second dataset in another shape, end to end: the AT&T photos re-encoded as 64x64 colour JPEGs in the ImageFolder
-layout under other identity names, reconstructions in a toolbox's folder-per-class layout with a class-index map,
-through bundle convert -> judges -> study -> a real browser -> the simulated panel -> export -> analysis."""
+"""A second dataset in another shape (tests/conftest.py, ``other_dataset``), end to end: bundle convert -> judges
+-> study -> a real browser -> the simulated panel -> export -> analysis."""
 from __future__ import annotations
 
 import io
@@ -16,35 +15,10 @@ from PIL import Image
 from mi_harness.bundle import read_bundle
 from mi_harness.cli import main
 from survey_app.server import ServerProcess
+from tests.conftest import OTHER_IDENTITIES as IDENTITIES
 
-IDENTITIES = [f"person-{name}" for name in ("ada", "bo", "cy", "di", "ed", "flo", "gus", "hal", "ivy", "jo", "kim",
-                                             "lu")]
-SIZE = 64
-TINTS = np.array([1.0, 0.82, 0.62])  # sepia: real colour, so the pipeline must keep three channels
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
-
-
-def colour(photo: np.ndarray) -> Image.Image:
-    rgb = np.clip(photo[..., None] * TINTS * 255, 0, 255).astype(np.uint8)
-    return Image.fromarray(rgb, "RGB").resize((SIZE, SIZE), Image.Resampling.LANCZOS)
-
-
-@pytest.fixture(scope="module")
-def other_dataset(faces, tmp_path_factory):
-    """gallery/<identity>/<n>.jpg (12 identities x 10 photos) and recon/<class index>/<k>.png: each class's
-    reconstruction is the mean of its first 7 photos (a stand-in for an attack's output), in colour."""
-    root = tmp_path_factory.mktemp("other")
-    for label, identity in enumerate(IDENTITIES):
-        (root / "gallery" / identity).mkdir(parents=True)
-        (root / "recon" / str(label)).mkdir(parents=True)
-        for number in range(1, 11):
-            colour(faces.images[faces.index_of(label, number)]).save(root / "gallery" / identity / f"{number}.jpg",
-                                                                      quality=90)
-        mean = faces.images[[faces.index_of(label, n) for n in range(1, 8)]].mean(axis=0)
-        colour(mean).save(root / "recon" / str(label) / "0.png")
-    (root / "classes.json").write_text(json.dumps(IDENTITIES))  # index -> identity, as a list
-    return root
 
 
 def run(*args) -> str:
