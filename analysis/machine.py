@@ -53,8 +53,9 @@ def read_machine_scores(path: str | Path) -> pd.DataFrame:
 
 
 def _pixels(png: bytes) -> np.ndarray:
+    """A study image as the deep judge sees it: colour kept (a study's images share one mode)."""
     with Image.open(io.BytesIO(png)) as image:
-        return np.asarray(image.convert("L"))
+        return np.asarray(image.convert("RGB" if image.mode == "RGB" else "L"))
 
 
 def _descriptors(judge: DeepFaceJudge, ids: list[int], images: dict[int, bytes]) -> dict:
