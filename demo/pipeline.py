@@ -34,6 +34,7 @@ from attack.reconstruct import AttackRequest, run_attack, save_to_bundle
 from attack.training import TrainConfig, checkpoint_metadata, train_model
 from mi_harness.bundle import read_bundle
 from mi_harness.evaluate import DEFAULT_GROUPING, Recogniser, References, evaluate_bundle, groups_as_rows
+from mi_harness.galleries import default_gallery_dir
 from survey_app import migrate
 from survey_app.db import make_engine
 from survey_app.importer import create_from_source
@@ -72,6 +73,11 @@ class DemoPlan:
     answers_per_item: int = 5
     gold_items: int = 20  # real photos as probes: the skilled rule is then measured on them, not on the study
     gold_per_hit: int = 2
+    filler_policy: str = "matched"  # fillers of the target's sex: with random ones a woman stands out among men
+    matched_on: str = "sex"
+    attributes: str | None = None  # the subjects' attributes CSV [att_faces_attributes.csv beside the faces folder]
+    control_items: int = 10  # mock-witness lineups (another subject's reconstruction), at most a quarter of the items
+    confidence_scale: int = 5  # confidence asked after each choice, 1 (guessing) to 5 (certain)
     hit_size: int = 10
     workers: int | None = None  # None: enough bots for every answer the study needs
     hits_per_worker: int = 3
@@ -239,7 +245,7 @@ def run_attacks(plan: DemoPlan, faces: Faces, state: State) -> None:
     for key, title, request in attack_requests(plan):
         def attack(request=request):
             output = run_attack(request, faces)
-            save_to_bundle(output, plan.bundle, faces)
+            save_to_bundle(output, plan.bundle)
             return {"items": len(output.items)}
 
         timed(state, key, title, attack)
@@ -277,11 +283,17 @@ def make_study(plan: DemoPlan, state: State) -> None:
                 raise DemoError(f"{plan.work / 'survey.db'} already has a study {plan.study!r} of another bundle "
                                 "(the plan changed since it was made): remove the folder or pass another --work")
             if study is None:  # else the study was stored just before an interruption: adopt it
+                items = len(read_bundle(plan.bundle).items)
                 study = create_from_source(db, plan.study, {"runs": plan.runs, "hit_size": plan.hit_size,
                                                             "answers_per_item": plan.answers_per_item,
                                                             "gold_items": plan.gold_items,
                                                             "gold_per_hit": plan.gold_per_hit,
-                                                            "seed": plan.seed}, bundle=str(plan.bundle))
+                                                            "filler_policy": plan.filler_policy,
+                                                            "matched_on": plan.matched_on,
+                                                            "control_items": min(plan.control_items, items // 4),
+                                                            "confidence_scale": plan.confidence_scale,
+                                                            "seed": plan.seed}, bundle=str(plan.bundle),
+                                           attributes=str(attributes_csv(plan)))
             for number in range(1, plan.runs + 1):
                 set_run_status(db, study, number, "open")
             db.commit()
@@ -290,6 +302,17 @@ def make_study(plan: DemoPlan, state: State) -> None:
         return {"items": items}
 
     timed(state, "study", f"a {plan.runs}-run lineup study of the bundle in {plan.work / 'survey.db'}", create)
+
+
+def attributes_csv(plan: DemoPlan) -> Path:
+    """The subjects' attributes for matched fillers: the plan's, or the AT&T faces' ``att_faces_attributes.csv``
+    beside the faces folder (as ../shared/data holds them)."""
+    path = Path(plan.attributes) if plan.attributes else default_gallery_dir(plan.faces_dir).parent / \
+        "att_faces_attributes.csv"
+    if not path.is_file():
+        raise DemoError(f"matched fillers need the subjects' attributes and there is no CSV at {path}: pass "
+                        "attributes to the plan")
+    return path
 
 
 def study_progress(plan: DemoPlan) -> tuple[str, int, int]:

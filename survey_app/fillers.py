@@ -15,11 +15,13 @@ usually one woman among four men, and a worker can pick the target from the reco
 
   - different subjects' mean descriptors lie 0.442 to 0.957 apart (median 0.678, 25th percentile 0.628);
   - the same person under two names (the means of two disjoint halves of a subject's 10 photos, all 126 splits
-    that keep photo 1 on one side, 40 subjects) lies 0.137 apart at the median, 0.313 at the 99th percentile.
+    that keep photo 1 on one side, 40 subjects) lies 0.137 apart at the median, 0.313 at the 99th percentile
+    (0.549 at most).
 
-  ``NEAR_DUPLICATE`` (0.35) sits above the 99th percentile of the same person and below every pair of distinct AT&T
-  subjects: a filler closer than it is likely the target's own face under another name and is never used.
-  ``SIMILAR_WITHIN`` (0.63, about the nearest quarter of pairs; a subject has 8 others within it at the median) bounds
+  ``NEAR_DUPLICATE`` (0.35) sits above the 99th percentile of the same person (it catches 99.3% of the half-splits)
+  and below every pair of distinct AT&T subjects (none is left out): a filler closer than it is likely the target's
+  own face under another name and is never used.
+  ``SIMILAR_WITHIN`` (0.63, about the nearest quarter of pairs; a subject has 9 others within it at the median) bounds
   the pool a lineup's fillers are drawn from at random, so that lineups of one subject do not always repeat the same
   four faces; where fewer than the fillers needed lie within it, the nearest beyond it complete the pool, and the
   lineup records how many did.

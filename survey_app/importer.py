@@ -287,9 +287,11 @@ def plan_controls(shown: list[BundleItem], plans: dict, settings: StudySettings)
         probe = None
         if settings.control_probe == "other":
             in_lineup = {subject for subject, _ in plans[real.id].faces}
-            same = [it for it in shown if it.subject not in in_lineup and _condition(it) == _condition(real)]
-            anywhere = [it for it in shown if it.subject not in in_lineup and it.attack == real.attack]
-            choices = sorted(same or anywhere, key=lambda it: it.id)
+            outside = [it for it in shown if it.subject not in in_lineup]
+            # the same condition where it can be (the probe then looks like the real items'), else the same attack,
+            # else any reconstruction of someone outside the lineup
+            choices = sorted([it for it in outside if _condition(it) == _condition(real)]
+                             or [it for it in outside if it.attack == real.attack] or outside, key=lambda it: it.id)
             if not choices:
                 raise ImportProblem(f"no reconstruction of a subject outside the lineup of {real.id!r} to show as "
                                     "its control's probe: use control_probe silhouette")

@@ -44,7 +44,7 @@ def answers_by_group(connection) -> dict[tuple, tuple[int, int]]:
     rows = connection.execute(
         "SELECT i.model, i.attack, i.countermeasure, coalesce(json_extract(i.params, '$.blur'), ''), count(*), "
         "sum(a.correct) FROM answer a JOIN lineup l ON l.id = a.lineup_id JOIN item i ON i.id = l.item_id "
-        "GROUP BY 1, 2, 3, 4").fetchall()
+        "WHERE NOT i.is_control GROUP BY 1, 2, 3, 4").fetchall()
     return {tuple(r[:4]): (r[4], r[5]) for r in rows}
 
 
@@ -58,9 +58,11 @@ def expected_answers(tmp_path: Path) -> int:
     record = screening(tmp_path)
     assert record["items"] == BUNDLE_ITEMS and not record["kept_unusable"]
     with database(tmp_path) as connection:
-        kept = connection.execute("SELECT count(*) FROM item WHERE NOT is_gold").fetchone()[0]
+        kept = connection.execute("SELECT count(*) FROM item WHERE NOT is_gold AND NOT is_control").fetchone()[0]
+        controls = connection.execute("SELECT count(*) FROM item WHERE is_control").fetchone()[0]
     assert kept == BUNDLE_ITEMS - record["left_out"] > 0
-    return kept * ANSWERS_PER_ITEM * RUNS
+    assert controls == min(10, BUNDLE_ITEMS // 4)  # the demo's small control condition (mock witnesses)
+    return (kept + controls) * ANSWERS_PER_ITEM * RUNS
 
 
 def check_complete(tmp_path: Path) -> None:
@@ -72,6 +74,9 @@ def check_complete(tmp_path: Path) -> None:
         per_run = dict(connection.execute("SELECT r.number, count(*) FROM answer a JOIN run r ON r.id = a.run_id "
                                           "GROUP BY 1").fetchall())
     assert total == answers and doubled == 0 and per_run == {run: answers // RUNS for run in range(1, RUNS + 1)}
+    with database(tmp_path) as connection:  # the bots rate their confidence on the demo's 5-point scale
+        assert connection.execute("SELECT min(confidence), max(confidence), count(confidence) = count(*) "
+                                  "FROM answer").fetchone() == (1, 5, 1)
 
 
 def test_the_demo_from_an_empty_directory(tmp_path, faces_dir):
