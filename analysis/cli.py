@@ -128,8 +128,8 @@ def plan(accuracy_a: float, difference: float, items_per_condition: int, candida
         f"{row['answers_per_item']:>16}  {row['answers']:>7}  {row['workers']:>7}  {row['power']:>5.0%}  "
         f"({row['mc_se']:.3f})"))
     if best is None:
-        click.echo(f"no candidate reaches {target:.0%} power: {ceiling_note(design)}; add items, or try more "
-                   "answers per item")
+        click.echo(f"no candidate reaches {target:.0%} power: {ceiling_note(design)}; more items per condition "
+                   "help where more answers no longer do")
     else:
         click.echo(f"recommended: {best} answers per item in each run ({best * runs} over the study) reach "
                    f"{target:.0%} power")

@@ -52,7 +52,7 @@ def accuracy_per_condition(tables: dict[str, pd.DataFrame], out_dir: Path) -> li
             axis.plot(row["accuracy"], y, "o", color="black", markersize=4)
         if not table.empty:
             axis.axvline(table["chance_random_face"].mean(), color="grey", linestyle=":", linewidth=1)
-        axis.set_xlim(0, 1)
+        axis.set_xlim(-0.01, 1.01)  # a dot at 0 or 1 stays whole
         axis.set_xlabel("identification accuracy", fontsize=8)
         axis.tick_params(labelsize=7)
         axis.grid(axis="x", color="0.92")
@@ -133,7 +133,7 @@ def people_against_machine(table: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Each condition's hit rate in the lineups (with its clustered interval) against the deep face judge's hit
     rate on the same target-present lineups (or, without it, the eigenface judge's top-1 among the 40 subjects),
     one panel per model: points above the diagonal are conditions people recognise more often than a face
-    recogniser would. Each point is labelled with its attack and countermeasure, so no colour legend is needed."""
+    recogniser would. Points are numbered, and the numbers named under each panel, so no colour legend is needed."""
     deep = "deep_hit_rate" in table and table["deep_hit_rate"].notna().any()
     if "hit_ci_low" in table:  # conditions without target-present lineups have no hit rate to place
         table = table.dropna(subset=["hit_ci_low", "hit_ci_high"])
@@ -148,11 +148,15 @@ def people_against_machine(table: pd.DataFrame, out_dir: Path) -> list[Path]:
         axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
         axis.axhline(0.2, color="grey", linestyle="--", linewidth=0.8)
         axis.text(1.0, 0.21, "random face", fontsize=6, color="grey", ha="right", va="bottom")
-        for _, row in rows[rows["model"] == model].iterrows():
+        key = []
+        for number, (_, row) in enumerate(rows[rows["model"] == model].iterrows(), start=1):
             axis.vlines(row[x], row["hit_ci_low"], row["hit_ci_high"], color="black", linewidth=0.8)
             axis.plot(row[x], row["hit_rate"], marker="o", markersize=4, color="black")
-            label = " ".join(str(row[k]) for k in ("attack", "countermeasure", "blur") if row[k])
-            axis.annotate(label, (row[x], row["hit_rate"]), textcoords="offset points", xytext=(4, 3), fontsize=5.5)
+            axis.annotate(str(number), (row[x], row["hit_rate"]), textcoords="offset points", xytext=(4, 2),
+                          fontsize=7, bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
+            key.append(f"{number}  " + " ".join(str(row[k]) for k in ("attack", "countermeasure", "blur") if row[k]))
+        # the key under the panel: numbers on the points, names here, nothing over the data
+        axis.text(0, -0.2, "\n".join(key), transform=axis.transAxes, fontsize=6.5, va="top", ha="left")
         axis.set_title(model, fontsize=9)
         axis.set_xlim(-0.02, 1.02)
         axis.set_ylim(0, 1.02)
