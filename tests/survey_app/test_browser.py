@@ -66,3 +66,66 @@ def test_chromium_completes_a_hit_by_clicking(served_study):
         assert db.scalar(select(func.count()).select_from(Answer)) == 4
         assert db.scalars(select(Hit.completion_code)).one() == code
     assert (ARTIFACTS / "lineup-page.png").stat().st_size > 10_000
+
+
+@pytest.fixture
+def rated_study(tmp_path, bundle_dir):
+    url = f"sqlite:///{tmp_path / 'survey.db'}"
+    upgrade(url)
+    engine = create_engine(url)
+    with Session(engine) as db:
+        study = create_study(db, load_bundle(bundle_dir), "rated",
+                             settings_from({"hit_size": 2, "confidence_scale": 5}), "test")
+        set_run_status(db, study, 1, "open")
+        db.commit()
+        slug = study.slug
+    server = Server(url, workers=1, threads=4)
+    yield server, slug, engine
+    server.stop()
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_confidence_by_keyboard_and_on_a_phone(rated_study):
+    """The rating appears once a face is picked; a keyboard alone answers (arrow keys, Tab, Enter), and on a
+    phone-sized touch screen nothing scrolls sideways and the rating's targets are finger-sized."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    server, slug, engine = rated_study
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                    device_scale_factor=2)
+        page = phone.new_page()
+        page.goto(f"{server.base}/s/{slug}/?workerId=PHONE1")
+        page.check("input[name=consent]")
+        page.click("text=Start")
+        page.wait_for_selector("text=Task 1 of 2")
+        assert not page.is_visible("#confidence")  # asked after the choice
+        assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
+        # keyboard only: focus the first face, arrow to the second, Tab to the rating, pick 3, Tab to send, Enter
+        page.focus("input[name=choice] >> nth=0")
+        page.keyboard.press("ArrowRight")
+        assert page.is_visible("#confidence")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Space")
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("text=Task 2 of 2")
+        # touch: tap a face, tap "5"
+        page.locator("label.face").nth(3).tap()
+        boxes = [page.locator("#confidence label").nth(k).bounding_box() for k in range(5)]
+        assert all(b["height"] >= 44 and b["width"] >= 44 for b in boxes)
+        assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
+        page.screenshot(path=str(ARTIFACTS / "lineup-page-phone.png"), full_page=True)
+        page.locator("#confidence label").nth(4).tap()
+        page.locator("button.send").tap()
+        page.wait_for_selector(".completion-code")
+        browser.close()
+    with Session(engine) as db:
+        stored = db.execute(select(Answer.choice, Answer.confidence).order_by(Answer.id)).all()
+    assert [tuple(r) for r in stored] == [(1, 3), (3, 5)]
