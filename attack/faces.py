@@ -161,7 +161,8 @@ class Split:
     @classmethod
     def for_faces(cls, faces: Faces, seed: int) -> "Split":
         """The AT&T split of ``make``, or for another gallery the same seeded rule per identity (TRAIN_SHARE of its
-        photos for training, at least one of each role), as ``mi_harness.galleries.Gallery.roles`` draws it."""
+        photos for training, at least one of each role) that ``mi_harness.galleries.Gallery.roles`` draws. Roles a
+        gallery CSV gives are not used here: the model's split decides, and its bundles record that split."""
         if faces.identities is None:
             return cls.make(seed)
         rng = np.random.default_rng(seed)

@@ -85,8 +85,8 @@ class Gallery:
 
     def roles(self, seed: int, train_share: float = TRAIN_SHARE) -> dict[str, str]:
         """Photo key -> role. Roles the gallery gives are kept; the rest are split per identity with a seeded
-        permutation (the AT&T split of ``attack.faces.Split`` for the same seed), keeping at least one photo of
-        each role when an identity has two or more."""
+        permutation so that ``train_share`` of its photos train (the AT&T split of ``attack.faces.Split`` for the
+        same seed), keeping at least one photo of each role when an identity has two or more."""
         rng = np.random.default_rng(seed)
         roles = {}
         for identity in self.identities:
@@ -95,7 +95,14 @@ class Gallery:
             roles.update({p.key: p.role for p in given})
             free = [p for p in photos if not p.role]
             order = rng.permutation(len(free))
-            n_train = min(max(round(train_share * len(free)), 1), len(free) - 1) if len(free) > 1 else len(free)
+            n = len(photos)
+            target = min(max(round(train_share * n), 1), n - 1) if n > 1 else n
+            given_train = sum(p.role == "train" for p in given)
+            n_train = min(max(target - given_train, 0), len(free))
+            if n > 1 and free and n_train == len(free) and given_train == len(given):
+                n_train -= 1  # keep a validation photo
+            if n > 1 and free and n_train == 0 and given_train == 0:
+                n_train = 1  # and a training one
             for rank, index in enumerate(order):
                 roles[free[index].key] = "train" if rank < n_train else "validation"
         return roles

@@ -58,6 +58,15 @@ def test_help_of_every_torch_free_command(blocked_env, command):
     assert "Usage: mi-harness" in done.stdout
 
 
+def test_every_command_runs_as_python_m():
+    from mi_harness.cli import COMMANDS
+
+    for name in COMMANDS:
+        done = subprocess.run([sys.executable, "-m", "mi_harness", name, "--help"], capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0 and f"Usage: mi-harness {name}" in done.stdout, (name, done.stderr)
+
+
 def test_a_whole_study_without_torch(blocked_env, faces, tmp_path):
     bundle = make_bundle(faces, tmp_path / "bundle")
     url = f"sqlite:///{tmp_path / 'survey.db'}"
