@@ -22,7 +22,7 @@ PATH = "a path (a string)"
 STUDY_FIELDS = {"name": ("a string", str), "bundle": (PATH, str), "folder": (PATH, str), "csv": (PATH, str),
                 "settings": ("an object", dict), "where": ("an object of column: value strings", dict),
                 "open_runs": ("a list of run numbers", list, str), "keep_unusable": ("true or false", bool),
-                "attributes": (PATH, str)}
+                "attributes": (PATH, str), "gallery": (PATH, str), "class_map": (PATH, str)}
 """The fields of a new study's JSON body and the JSON types each may have."""
 ANSWER_FORMATS = ("json", "csv")
 
@@ -92,7 +92,8 @@ def create_study():
     try:
         study = create_from_source(db, data.get("name") or "", data.get("settings") or {},
                                    bundle=data.get("bundle"), zip_bytes=zip_bytes, folder=data.get("folder"),
-                                   csv=data.get("csv"), faces_dir=current_app.config.get("FACES_DIR"),
+                                   csv=data.get("csv"), class_map=data.get("class_map"),
+                                   faces_dir=data.get("gallery") or current_app.config.get("FACES_DIR"),
                                    where=_string_map(data.get("where")),
                                    keep_unusable=data.get("keep_unusable") or False,
                                    attributes=data.get("attributes"))
