@@ -5,7 +5,7 @@ import click
 
 from mi_harness.deep_face import DeepJudgeUnavailable
 
-from .clustered import clustered_accuracy
+from .clustered import BOOTSTRAP_DRAWS, clustered_accuracy
 from .load import AnswersError, from_database, from_export, reconstruction_gallery, study_lineups, study_settings
 from .machine import deep_lineup_answers, read_machine_scores
 from .plan import SD_ITEM, SD_WORKER, Design, ceiling_note, recommend
@@ -26,10 +26,13 @@ from .trees import read_tree_results
               help="With --database: the deep face recogniser answers the study's own lineups, beside the people "
                    "(dlib, about 0.1 s per image; lineup photos are cached).")
 @click.option("--method", type=click.Choice(["wilson", "beta"]), default="wilson", show_default=True,
-              help="Interval: Wilson score, or beta = Clopper-Pearson.")
+              help="The naive interval shown beside the mixed model's: Wilson score, or beta = Clopper-Pearson.")
 @click.option("--alpha", type=float, default=0.05, show_default=True)
+@click.option("--bootstrap", type=click.IntRange(0), default=BOOTSTRAP_DRAWS, show_default=True,
+              help="Draws of the two-way cluster bootstrap over workers and items that checks the mixed model's "
+                   "intervals (0: no check).")
 def analyze(study: str, url: str | None, export: str | None, out_dir: str, machine: str | None,
-            tree_folders: tuple[str, ...], deep_judge: bool, method: str, alpha: float) -> None:
+            tree_folders: tuple[str, ...], deep_judge: bool, method: str, alpha: float, bootstrap: int) -> None:
     """Identification accuracy of STUDY (its name) per model, attack and countermeasure: an HTML report and CSVs."""
     if bool(url) == bool(export):
         raise click.UsageError("give the survey's --database or an --export file (one of them)")
@@ -56,7 +59,7 @@ def analyze(study: str, url: str | None, export: str | None, out_dir: str, machi
     if frame.empty:
         raise click.ClickException(f"study {study!r} has no answers yet: nothing to analyse")
     report = write_report(frame, out_dir, f"Lineup study {study!r}", settings, method, alpha, gallery, scores,
-                          trees, deep)
+                          trees, deep, bootstrap)
     click.echo(f"report: {report}")
 
 
