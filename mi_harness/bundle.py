@@ -22,6 +22,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .problems import Problems
+
 FORMAT = "mi-harness/bundle"
 VERSION = 2
 READABLE_VERSIONS = (1, 2)
@@ -52,14 +54,10 @@ def attack_choices() -> str:
     return ", ".join(ATTACKS) + " (each optionally +" + "/+".join(ATTACK_OPTIONS) + ")"
 
 
-class BundleError(ValueError):
+class BundleError(Problems):
     """A bundle that must not be imported; ``problems`` lists every entry that is wrong."""
 
-    def __init__(self, where: Path | str, problems: list[str]) -> None:
-        self.problems = problems
-        shown = "\n  - ".join(problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        super().__init__(f"invalid bundle {where}:\n  - {shown}{more}")
+    kind = "bundle"
 
 
 @dataclass

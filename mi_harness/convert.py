@@ -36,9 +36,17 @@ from mi_harness.bundle import (
     write_bundle,
 )
 
-from .galleries import IMAGE_SUFFIXES, Gallery, GalleryError, load_photo, natural_key, probe_image
+from .galleries import (
+    IDENTITY_COLUMNS,
+    IMAGE_SUFFIXES,
+    Gallery,
+    GalleryError,
+    load_photo,
+    natural_key,
+    probe_image,
+    read_identity_csv,
+)
 
-IDENTITY_COLUMNS = ("subject", "identity")
 NAMED = ("file", *IDENTITY_COLUMNS, "model", "attack", "countermeasure", "blur")
 ASPECT_TOLERANCE = 0.02
 COLOUR_LEVELS = 2.0
@@ -174,17 +182,7 @@ def sources_from_csv(folder: str | Path, csv_path: str | Path,
                      where: dict[str, str] | None = None) -> list[Source]:
     """The reconstructions a CSV lists (``where`` keeps the rows whose columns have these values)."""
     folder, csv_path = Path(folder), Path(csv_path)
-    try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            columns = reader.fieldnames or []
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise BundleError(csv_path, [f"cannot read the CSV ({exc})"]) from None
-    identity = next((c for c in IDENTITY_COLUMNS if c in columns), None)
-    if "file" not in columns or identity is None:
-        raise BundleError(csv_path, [f"the CSV needs columns 'file' and 'subject' (or 'identity'); it has: "
-                                     f"{', '.join(columns)}"])
+    columns, rows, identity = read_identity_csv(csv_path, BundleError)
     for column in (where or {}):
         if column not in columns:
             raise BundleError(csv_path, [f"--where names column {column!r}, which the CSV does not have"])

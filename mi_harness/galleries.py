@@ -20,6 +20,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .problems import Problems
+
 ROLES = ("train", "validation")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".pgm", ".ppm", ".pbm", ".bmp", ".tif", ".tiff", ".webp",
                             ".gif"})
@@ -33,14 +35,10 @@ TRAIN_SHARE = 0.7
 """The share of each identity's photos given the training role when the gallery does not say (AT&T: 7 of 10)."""
 
 
-class GalleryError(ValueError):
+class GalleryError(Problems):
     """A gallery that cannot be used; ``problems`` names every bad file or row."""
 
-    def __init__(self, where: Path | str, problems: list[str]) -> None:
-        self.problems = problems
-        shown = "\n  - ".join(problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        super().__init__(f"invalid gallery {where}:\n  - {shown}{more}")
+    kind = "gallery"
 
 
 def natural_key(text: str) -> tuple:
@@ -176,20 +174,28 @@ def from_folder(root: str | os.PathLike, name: str | None = None) -> Gallery:
     return Gallery(name or root.name, root, photos)
 
 
-def from_csv(csv_path: str | os.PathLike, name: str | None = None) -> Gallery:
-    """``file`` (relative to the CSV's folder), ``identity`` or ``subject``, optional ``role``, other columns kept
-    as the photo's attributes."""
-    csv_path = Path(csv_path)
+def read_identity_csv(csv_path: Path, error: type[Problems]) -> tuple[list[str], list[dict], str]:
+    """A CSV that lists images by ``file`` and names each one's identity (``identity`` or ``subject``): its columns,
+    its rows and the identity column's name; an unreadable file or a missing column raises ``error``."""
     try:
         with open(csv_path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             columns = reader.fieldnames or []
             rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise GalleryError(csv_path, [f"cannot read the CSV ({exc})"]) from None
+        raise error(csv_path, [f"cannot read the CSV ({exc})"]) from None
     identity_column = next((c for c in IDENTITY_COLUMNS if c in columns), None)
     if "file" not in columns or identity_column is None:
-        raise GalleryError(csv_path, [f"the CSV needs columns 'file' and 'identity' (it has: {', '.join(columns)})"])
+        raise error(csv_path, [f"the CSV needs columns 'file' and 'subject' (or 'identity'); it has: "
+                               f"{', '.join(columns)}"])
+    return columns, rows, identity_column
+
+
+def from_csv(csv_path: str | os.PathLike, name: str | None = None) -> Gallery:
+    """``file`` (relative to the CSV's folder), ``identity`` or ``subject``, optional ``role``, other columns kept
+    as the photo's attributes."""
+    csv_path = Path(csv_path)
+    columns, rows, identity_column = read_identity_csv(csv_path, GalleryError)
     attribute_columns = [c for c in columns if c not in ("file", "role", *IDENTITY_COLUMNS) and c]
     problems, photos, keys = [], [], set()
     for line, row in enumerate(rows, start=2):
