@@ -1,6 +1,8 @@
 """Images under random tokens: the URL, headers and bytes say nothing of whose face it is."""
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 
 from flask import Blueprint, Response, abort, current_app, url_for
@@ -12,20 +14,68 @@ from .models import Image, Item, Lineup, LineupFace
 bp = Blueprint("images", __name__)
 
 
-def _lookup(token: str) -> bytes | None:
-    """The image behind a token; a read outside the writer lock (db.reader), as images never change."""
+TOKEN_CACHE = 1 << 18
+"""Tokens whose image id a process remembers: enough for every face of a 1,000-identity study, in a few MB."""
+IMAGE_CACHE_BYTES = 64 << 20
+"""PNG bytes a process keeps: a gallery photo is shown in many lineups under many tokens, so images are cached by
+id, bounded by size rather than count (a colour gallery's photos are larger than AT&T's)."""
+
+
+def _image_id(token: str) -> int | None:
+    """The image behind a token; a read outside the writer lock (db.reader), as tokens and images never change."""
     with database.reader().connect() as connection:
         image_id = connection.scalar(select(LineupFace.image_id).where(LineupFace.token == token))
-        if image_id is None:
-            row = connection.execute(select(Item.image_id, Item.aux_image_id, Lineup.token).join(Lineup)
-                                     .where(or_(Lineup.token == token, Lineup.aux_token == token))).first()
-            if row is None:
-                return None
-            image_id = row.image_id if row.token == token else row.aux_image_id
-        return None if image_id is None else connection.scalar(select(Image.png).where(Image.id == image_id))
+        if image_id is not None:
+            return image_id
+        row = connection.execute(select(Item.image_id, Item.aux_image_id, Lineup.token).join(Lineup)
+                                 .where(or_(Lineup.token == token, Lineup.aux_token == token))).first()
+        if row is None:
+            return None
+        return row.image_id if row.token == token else row.aux_image_id
 
 
-_cached = lru_cache(maxsize=4096)(lambda app_id, token: _lookup(token))
+def _png(image_id: int) -> bytes | None:
+    with database.reader().connect() as connection:
+        return connection.scalar(select(Image.png).where(Image.id == image_id))
+
+
+class ImageCache:
+    """Least recently used PNGs by (app, image id), within a byte budget; shared by a process's threads."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget, self.used, self.entries, self.lock = budget, 0, OrderedDict(), threading.Lock()
+
+    def get(self, key: tuple[int, int]) -> bytes | None:
+        with self.lock:
+            png = self.entries.get(key)
+            if png is not None:
+                self.entries.move_to_end(key)
+            return png
+
+    def put(self, key: tuple[int, int], png: bytes) -> None:
+        with self.lock:
+            if key in self.entries or len(png) > self.budget:
+                return
+            self.entries[key] = png
+            self.used += len(png)
+            while self.used > self.budget:
+                self.used -= len(self.entries.popitem(last=False)[1])
+
+
+_token_ids = lru_cache(maxsize=TOKEN_CACHE)(lambda app_id, token: _image_id(token))
+_images = ImageCache(IMAGE_CACHE_BYTES)
+
+
+def _lookup(app_id: int, token: str) -> bytes | None:
+    image_id = _token_ids(app_id, token)
+    if image_id is None:
+        return None
+    png = _images.get((app_id, image_id))
+    if png is None:
+        png = _png(image_id)
+        if png is not None:
+            _images.put((app_id, image_id), png)
+    return png
 
 
 DEFAULT_PROBE_SIZE = (184, 224)
@@ -49,7 +99,7 @@ def image_url_prefix() -> str:
 def image(token: str):
     if len(token) > 64:
         abort(404, "no such image")
-    png = _cached(id(current_app._get_current_object()), token)
+    png = _lookup(id(current_app._get_current_object()), token)
     if png is None:
         abort(404, "no such image")
     return Response(png, mimetype="image/png",
