@@ -123,7 +123,8 @@ def _condition(row) -> str:
     return plots.condition_label(row)
 
 
-def findings(frame: pd.DataFrame, tables: dict[str, pd.DataFrame], models: dict, source: str) -> list[str]:
+def findings(frame: pd.DataFrame, tables: dict[str, pd.DataFrame], models: dict, source: str,
+             alpha: float = 0.05) -> list[str]:
     """The report's first paragraph: a few sentences a reader can act on, every number from the tables below."""
     people = tables["accuracy_all"]
     data = reconstructions(frame)
@@ -136,10 +137,15 @@ def findings(frame: pd.DataFrame, tables: dict[str, pd.DataFrame], models: dict,
     best, worst = people.loc[people["accuracy"].idxmax()], people.loc[people["accuracy"].idxmin()]
     chance = people["chance_random_face"].mean()
     above = int(people["above_chance"].sum())
-    sentences.append(f"Accuracy ranged from {_percent(worst['accuracy'])} ({_condition(worst)}) to "
-                     f"{_percent(best['accuracy'])} ({_condition(best)}, 95% interval {_percent(best['ci_low'])}"
-                     f"–{_percent(best['ci_high'])}); {above} of {len(people)} conditions are above the random-face "
-                     f"level of {_percent(chance)} by their clustered interval.")
+    interval = f"{1 - alpha:.0%} interval {_percent(best['ci_low'])}–{_percent(best['ci_high'])}"
+    if len(people) == 1:
+        sentences.append(f"Accuracy was {_percent(best['accuracy'])} ({_condition(best)}, {interval}), "
+                         f"{'above' if above else 'not clearly above'} the random-face level of {_percent(chance)}.")
+    else:
+        sentences.append(f"Accuracy ranged from {_percent(worst['accuracy'])} ({_condition(worst)}) to "
+                         f"{_percent(best['accuracy'])} ({_condition(best)}, {interval}); {above} of {len(people)} "
+                         f"conditions are above the random-face level of {_percent(chance)} by their clustered "
+                         "interval.")
     model = models.get("all") or {}
     if model:
         sentences.append(f"Answers move together by worker (sd {model['sd_worker']:.2f}) and by item (sd "
@@ -247,8 +253,8 @@ def _html(title, frame, tables, models, kappa, figures, settings, method, alpha)
     if len(data) < TINY:
         parts.append(f'<p class="warning">Only {len(data)} answers about reconstructions: too few to '
                      "conclude anything. The tables below are what there is.</p>")
-    parts.append("<h2>Findings</h2><p>" + " ".join(html.escape(s) for s in findings(frame, tables, models, source))
-                 + "</p>")
+    sentences = findings(frame, tables, models, source, alpha)
+    parts.append("<h2>Findings</h2><p>" + " ".join(html.escape(s) for s in sentences) + "</p>")
     parts.append(f"<p>Per condition: people's accuracy with its {1 - alpha:.0%} interval from the mixed model "
                  "(<code>ci_low</code>–<code>ci_high</code>), skilled workers' accuracy on answers their skill was "
                  "not measured on, how often the target was picked on control items (no information about it), "
