@@ -78,3 +78,12 @@ def skilled_definition(min_tasks: int, min_accuracy: float, on_gold: bool) -> st
 SIMULATED_WORKER = re.compile(r"^bot\d*-\d+-\d{3,}$")
 """The worker ids the simulated panel gives its bots (``survey_app.simulate.personas``: prefix, seed, number, as in
 ``bot-0-001`` or the demo's ``bot2-7001-014``): how a report knows, and says, that its answers are not people's."""
+
+
+def simulated_worker_id(prefix: str, seed: int, number: int) -> str:
+    """A bot's worker id (``bot-0-001``); refuses a prefix the report would not recognise as the simulated panel."""
+    worker = f"{prefix}-{seed}-{number:03d}"
+    if not SIMULATED_WORKER.match(worker):
+        raise ValueError(f"simulated workers' ids must match {SIMULATED_WORKER.pattern}, and {worker!r} does not: "
+                         "use the prefix bot or botN")
+    return worker

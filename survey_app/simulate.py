@@ -6,8 +6,8 @@ lineup through ``perception``: an observer limited to the face band and to human
 cannot read a faint face out of grain the way pixel correlation does, and a blank or pure-noise image tells it
 nothing; where a study asks how sure it is, it rates its confidence from the same evidence as its choice. It answers
 a control (mock-witness) item like any other, since nothing on the page tells them apart. Its kind sets its
-efficiency, its criterion for "not in this lineup" and how often it answers without looking: attentive bots are as efficient as the model allows and always look, casual ones are less efficient and
-answer a third of the lineups at random, careless ones click the first face half the time, and random ones
+efficiency, its criterion for "not in this lineup" and how often it answers without looking: attentive bots are as
+efficient as the model allows and always look, casual ones are less efficient and answer a third of the lineups at random, careless ones click the first face half the time, and random ones
 click anything. So a lab can rehearse a study, and the skilled-worker filter has something real to find. The bots are
 not people: what they recognise says what this observer model recognises.
 """
@@ -26,6 +26,8 @@ import numpy as np
 import requests
 from PIL import Image
 from tqdm import tqdm
+
+from mi_harness.answers import simulated_worker_id
 
 from .perception import PIPELINE_EFFICIENCY, Observer, judge
 
@@ -83,7 +85,8 @@ def personas(count: int, seed: int = 0, prefix: str = "bot") -> list[Persona]:
     out = []
     for k, name in enumerate(names):
         _, efficiency, criterion, _, _ = PROFILES[name]
-        out.append(Persona(f"{prefix}-{seed}-{k + 1:03d}", name, rng.uniform(*efficiency) if efficiency else 0.0,
+        out.append(Persona(simulated_worker_id(prefix, seed, k + 1), name,
+                           rng.uniform(*efficiency) if efficiency else 0.0,
                            rng.uniform(*criterion) if criterion else 0.0, rng.randrange(2**31)))
     return out
 
