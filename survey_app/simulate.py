@@ -4,8 +4,8 @@ A bot arrives by the study's link, consents, answers one lineup per page and col
 sees only what a person sees (the pages and the images they link to), never the database. It looks at a lineup
 through ``perception``: an observer limited to the face band and to human efficiency for faces, so it cannot read a
 faint face out of grain the way pixel correlation does, and a blank or pure-noise image tells it nothing; where a
-study asks how sure it is, it rates its confidence from the same evidence as its choice. It answers a control (mock-
-witness) item like any other, since nothing on the page tells them apart. Its kind sets its efficiency, its
+study asks how sure it is, it rates its confidence from the same evidence as its choice. It answers a control
+(mock-witness) item like any other, since nothing on the page tells them apart. Its kind sets its efficiency, its
 criterion for "not in this lineup" and how often it answers without looking: attentive bots are as efficient as the
 model allows and always look, casual ones are less efficient and answer a third of the lineups at random, careless
 ones click the first face half the time, and random ones click anything. So a lab can rehearse a study, and the
