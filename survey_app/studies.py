@@ -45,7 +45,7 @@ def item_progress(db: Session, study: Study) -> list[dict]:
     for item in db.scalars(select(Item).where(Item.study_id == study.id).order_by(Item.external_id)):
         by_run = counts.get(item.id, {})
         rows.append({"item": item.external_id, "model": item.model, "attack": item.attack,
-                     "countermeasure": item.countermeasure, "gold": item.is_gold,
+                     "countermeasure": item.countermeasure, "gold": item.is_gold, "control": item.is_control,
                      "answers": {str(r.number): by_run.get(r.number, 0) for r in study.runs}})
     return sorted(rows, key=lambda r: (r["gold"], sum(r["answers"].values()), r["item"]))
 

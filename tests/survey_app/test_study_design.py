@@ -286,6 +286,7 @@ def test_matched_studies_from_the_command_line_the_api_and_the_admin_form(app, d
     assert (study.settings["photo_role"], study.settings["confidence_scale"]) == ("either", 5)
     page = client.get(f"/admin/studies/{study.id}")
     assert "Fillers: matched" in page.text and 'name="screening"' not in page.text
+    assert page.text.count("(control)") == 3
     # the settings form as the page renders it saves (the recorded keys are not fields of it)
     fields = dict(re.findall(r'<input name="([a-z_]+)" value="([^"]*)"', page.text))
     saved = client.post(f"/admin/studies/{study.id}/settings", data={"csrf_token": csrf_of(page.text), **fields})
