@@ -1,8 +1,11 @@
 """The lineup planner's invariants, on a realistic gallery (40 subjects, 10 photos each)."""
+import math
 import re
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from survey_app.lineups import LineupError, Target, plan_lineups, present_counts
 
@@ -193,3 +196,34 @@ def test_similar_fillers_are_the_nearest_but_never_near_duplicates():
     # a target with too few similar subjects: the nearest beyond the bound complete the lineup, and it says so
     lone = plan_lineups([Target("far", "s20", ("g",))], GALLERY, 0.0, seed=0, fillers=policy)["far"]
     assert lone.fillers["beyond_similar"] == 5
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(6, 14), st.integers(1, 30), st.floats(0, 1), st.integers(0, 10_000),
+       st.sampled_from(["validation", "train", "either"]), st.booleans(), st.data())
+def test_any_gallery_keeps_the_invariants(n_subjects, n_targets, share, seed, role, matched, data):
+    """Random galleries (2-4 photos a subject, both roles), targets in random groups, either policy: five distinct
+    subjects, the exact share, the target where recorded with a photo of the asked role, matched fillers counted."""
+    from survey_app.fillers import MatchedFillers
+
+    subjects = [f"p{k}" for k in range(n_subjects)]
+    gallery = {s: [f"{s}/{k}" for k in range(data.draw(st.integers(2, 4)))] for s in subjects}
+    roles = {p: ("train" if p.endswith("/0") else "validation") for ps in gallery.values() for p in ps}
+    colour = {s: {"eyes": data.draw(st.sampled_from(["blue", "brown"]))} for s in subjects}
+    ts = [Target(f"t{k}", data.draw(st.sampled_from(subjects)), (data.draw(st.sampled_from("ab")),))
+          for k in range(n_targets)]
+    policy = MatchedFillers(("eyes",), colour) if matched else None
+    plans = plan_lineups(ts, gallery, share, seed, roles=roles, photo_role=role, fillers=policy)
+    assert sum(p.present for p in plans.values()) == math.floor(share * n_targets + 0.5)
+    for t in ts:
+        plan = plans[t.key]
+        faces = [s for s, _ in plan.faces]
+        assert len(faces) == 5 and len(set(faces)) == 5 and (t.subject in faces) == plan.present
+        if plan.present:
+            assert plan.faces[plan.target_position] == (t.subject, plan.photo)
+            assert role == "either" or plan.photo_role == role
+        if matched:
+            fillers = [s for s in faces if s != t.subject]
+            alike = sum(colour[s] == colour[t.subject] for s in subjects if s != t.subject)
+            assert plan.fillers["matched"] == sum(colour[s] == colour[t.subject] for s in fillers) == \
+                min(alike, len(fillers))
