@@ -291,3 +291,34 @@ def test_matched_studies_from_the_command_line_the_api_and_the_admin_form(app, d
     fields = dict(re.findall(r'<input name="([a-z_]+)" value="([^"]*)"', page.text))
     saved = client.post(f"/admin/studies/{study.id}/settings", data={"csrf_token": csrf_of(page.text), **fields})
     assert saved.status_code == 303, saved.text
+
+
+def test_migration_0003_keeps_a_study_made_before_it(empty_database, bundle_dir):
+    """A database at 0002 holding a study: after upgrading, its items are not controls and its lineups have no recorded
+    photo; downgrading drops the columns again."""
+    from sqlalchemy import inspect, text
+
+    from survey_app.db import make_engine
+    from survey_app.migrate import downgrade, upgrade
+
+    upgrade(empty_database, "0002")
+    engine = make_engine(empty_database)
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO study (id, name, slug, source, settings, created_at) VALUES "
+                                "(1, 'old', 'oldslug', 'test', '{\"runs\": 1}', '2026-01-01 00:00:00')"))
+        connection.execute(text("INSERT INTO image (id, study_id, png, sha256) VALUES (1, 1, :png, 'x')"),
+                           {"png": b"\x89PNG"})
+        connection.execute(text("INSERT INTO item (id, study_id, external_id, subject, model, attack, countermeasure, "
+                                "is_gold, image_id, params) VALUES (1, 1, 'i1', 's1', 'm', 'mi-face', 'none', "
+                                "false, 1, '{}')"))
+        connection.execute(text("INSERT INTO lineup (id, study_id, item_id, token, aux_token, target_present, "
+                                "target_position) VALUES (1, 1, 1, 't', 'a', true, 2)"))
+    upgrade(empty_database)
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT i.is_control, l.photo, l.photo_role, l.fillers FROM item i "
+                                      "JOIN lineup l ON l.item_id = i.id")).one()
+    assert not row[0] and row[1:] == (None, None, None)
+    downgrade(empty_database, "0002")
+    assert "is_control" not in {c["name"] for c in inspect(engine).get_columns("item")}
+    assert "confidence" not in {c["name"] for c in inspect(engine).get_columns("answer")}
+    engine.dispose()
