@@ -16,7 +16,7 @@ import random
 import secrets
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 from mi_harness.bundle import Bundle, BundleError, read_bundle
 from mi_harness.bundle import Item as BundleItem
 from mi_harness.conditions import CONDITION
-from mi_harness.deep_face import DESCRIPTOR_VERSION
 from mi_harness.convert import convert
+from mi_harness.deep_face import DESCRIPTOR_VERSION
 from mi_harness.galleries import GalleryError, default_gallery_dir, open_gallery
 from mi_harness.screening import screen_image, screening_record
 

@@ -11,8 +11,8 @@ from .surveys import LOADERS, SurveyError, load_survey, with_sensitive
 from .tree_model import TreeError, TreeModel
 
 ATTACK_NAMES = ("white-box", "black-box", "black-box-confidence", "ideal", "most-common", "random")
-COLUMNS = ["population", "attack", "accuracy_mean", "precision_mean", "precision_trees", "recall_mean", "paper_accuracy",
-           "paper_precision", "paper_recall"]
+COLUMNS = ["population", "attack", "accuracy_mean", "precision_mean", "precision_trees", "recall_mean",
+           "paper_accuracy", "paper_precision", "paper_recall"]
 
 
 def parse_depths(text: str) -> list[int | None]:

@@ -1,7 +1,6 @@
 """The panel's perception on real AT&T lineups: blind where there is nothing a person could see, sighted on
 photos, and unlike pixel correlation on a faint face buried in grain."""
 import random
-from collections import Counter
 
 import numpy as np
 import pytest

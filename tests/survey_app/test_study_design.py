@@ -13,7 +13,7 @@ from sqlalchemy import select
 from survey_app.export import answer_rows, to_csv
 from survey_app.fillers import NEAR_DUPLICATE, SIMILAR_WITHIN
 from survey_app.importer import ImportProblem, create_from_source
-from survey_app.models import Answer, Assignment, Hit, Image, Item, Lineup, LineupFace, Study
+from survey_app.models import Answer, Image, Item, Lineup, LineupFace, Study
 from survey_app.studies import StudyActionError, configure
 
 from .conftest import count, csrf_of, join, new_study, task_form
@@ -81,8 +81,8 @@ def test_bad_design_settings_are_refused_and_store_nothing(app, db, bundle_dir, 
 def test_a_bad_attributes_csv_is_named(app, db, bundle_dir, tmp_path):
     (tmp_path / "a.csv").write_text("person,sex\ns1,male\n")
     (tmp_path / "b.csv").write_text("subject,sex\ns1,male\ns1,female\n")
-    for name, message in (("a.csv", "needs a subject \\(or identity\\) column"), ("b.csv", "line 3: 's1' appears twice"),
-                          ("missing.csv", "cannot read the attributes CSV")):
+    for name, message in (("a.csv", "needs a subject \\(or identity\\) column"),
+                          ("b.csv", "line 3: 's1' appears twice"), ("missing.csv", "cannot read the attributes CSV")):
         with app.extensions["survey_db"]() as session, pytest.raises(ImportProblem, match=message):
             create_from_source(session, "bad", {"filler_policy": "matched", "matched_on": "sex"},
                                bundle=str(bundle_dir), attributes=str(tmp_path / name))
@@ -101,8 +101,8 @@ def test_similar_fillers_are_nearer_than_random_ones_in_descriptor_space(app, db
     assert min(distances) >= NEAR_DUPLICATE
     assert np.median(distances) < SIMILAR_WITHIN + 0.02
     # random fillers of the same targets, measured with the same descriptors: farther on the whole
-    from survey_app.fillers import subject_distances
     from mi_harness.bundle import read_bundle
+    from survey_app.fillers import subject_distances
 
     bundle = read_bundle(bundle_dir)
     images = {}
