@@ -199,6 +199,7 @@ def test_a_worker_never_answers_a_control_and_its_real_lineup(app, db, bundle_di
 def confidence_study(app, bundle_dir, **settings):
     study = new_study(app, bundle_dir, hit_size=3, confidence_scale=5, **settings)
     client = app.test_client()
+    assert "say how sure you\nare, from 1 (guessing) to 5 (certain)" in client.get(f"/s/{study.slug}/").text
     join(client, study, "W1")
     return study, client
 
