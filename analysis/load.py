@@ -107,7 +107,8 @@ def skilled_workers(frame: pd.DataFrame, settings: dict) -> dict:
     on_gold = skill_measured_on_gold(bool(frame["gold"].any()), settings.get("gold_per_hit", 1))
     out = {}
     for key, answers in frame.groupby("worker_key", sort=False):
-        measured, right = skill_evidence(answers["gold"], answers["correct"], on_gold)
+        controls = answers["control"].map(lambda v: v is True or v == 1) if "control" in answers else None
+        measured, right = skill_evidence(answers["gold"], answers["correct"], on_gold, controls)
         out[key] = is_skilled(len(answers), measured, right,
                               settings.get("skilled_min_tasks", 5), settings.get("skilled_min_accuracy", 0.75))
     return out
@@ -146,8 +147,8 @@ def from_export(path: str | Path) -> pd.DataFrame:
 def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     """The export's columns in its order, flags as booleans (so that even an empty frame filters),
     ``chose_absent``, and ``measures_skill``: whether the answer is skill evidence (a gold item, or without gold
-    one of the worker's 1st, 3rd... answers, counted in row order, which is the order answered), so that the
-    skilled tables leave it out."""
+    one of the worker's 1st, 3rd... answers other than control items, counted in row order, which is the order
+    answered), so that the skilled tables leave it out."""
     frame = frame[list(COLUMNS)].copy()
     for column, default in ADDED_COLUMNS.items():  # unset in hand-made tables: as in an export from before them
         if default is not None:
@@ -157,8 +158,9 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     frame["run"] = frame["run"].astype(int)
     frame["chose_absent"] = frame["choice"] == ABSENT_CHOICE
     on_gold = bool(frame["gold"].any())  # gold answers exist exactly when a study has gold items and shows them
-    position = frame.groupby("worker", sort=False).cumcount()
-    frame["measures_skill"] = [measures_skill(k, gold, on_gold) for k, gold in zip(position, frame["gold"])]
+    position = (~frame["control"]).astype(int).groupby(frame["worker"], sort=False).cumsum() - 1
+    frame["measures_skill"] = [measures_skill(k, gold, on_gold, control)
+                               for k, gold, control in zip(position, frame["gold"], frame["control"])]
     frame["measures_skill"] = frame["measures_skill"].astype(bool)
     return frame.reset_index(drop=True)
 

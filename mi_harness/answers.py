@@ -37,25 +37,30 @@ def skill_measured_on_gold(has_gold: bool, gold_per_hit: int) -> bool:
     return bool(has_gold) and gold_per_hit > 0
 
 
-def measures_skill(position: int, gold: bool, on_gold: bool) -> bool:
-    """Whether a worker's answer is evidence of their skill. ``position`` counts the worker's answers from 0 in the
-    order they gave them (answer id; the export's row order).
+def measures_skill(position: int, gold: bool, on_gold: bool, control: bool = False) -> bool:
+    """Whether a worker's answer is evidence of their skill. ``position`` counts the worker's answers other than
+    control items from 0 in the order they gave them (answer id; the export's row order). A control (mock-witness)
+    answer never is: its probe tells nothing of the target, so being "right" there is luck.
 
     With gold items, the gold answers measure skill and every reconstruction answer can be reported. Without them
     skill must be measured on answers other than those reported, or the skilled subset is chosen for the very
     answers it is then credited with (500 workers answering at chance would give a "skilled" subset far above
     chance). So the worker's 1st, 3rd, 5th... answers measure skill and only the 2nd, 4th, 6th... are reported
     for skilled workers: the two halves are interleaved, so both see the same mix of HITs, runs and items."""
+    if control:
+        return False
     return bool(gold) if on_gold else position % 2 == 0
 
 
-def skill_evidence(golds, corrects, on_gold: bool) -> tuple[int, int]:
-    """(answers measured, of them right) for one worker's answers, given in the order they were answered."""
-    measured = right = 0
-    for position, (gold, correct) in enumerate(zip(golds, corrects)):
-        if measures_skill(position, gold, on_gold):
+def skill_evidence(golds, corrects, on_gold: bool, controls=None) -> tuple[int, int]:
+    """(answers measured, of them right) for one worker's answers, given in the order they were answered
+    (``controls``: which of them are control items, none if not given)."""
+    measured = right = position = 0
+    for gold, correct, control in zip(golds, corrects, controls if controls is not None else [False] * len(golds)):
+        if measures_skill(position, gold, on_gold, bool(control)):
             measured += 1
             right += bool(correct)
+        position += not control
     return measured, right
 
 

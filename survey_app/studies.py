@@ -96,17 +96,19 @@ def worker_table(db: Session, study: Study) -> list[dict]:
         .outerjoin(Item, Item.id == Lineup.item_id)
         .where(Worker.study_id == study.id).group_by(Worker.id).order_by(Worker.id)).all()
     times: dict[int, list[float]] = {}
-    answers: dict[int, list[tuple[bool, bool]]] = {}  # (gold, correct) in the order answered: the skill evidence
-    for worker_id, shown, answered, gold, correct in db.execute(
-            select(Answer.worker_id, Answer.shown_at, Answer.answered_at, Item.is_gold, Answer.correct)
+    answers: dict[int, list[tuple[bool, bool, bool]]] = {}  # (gold, correct, control) in the order answered
+    for worker_id, shown, answered, gold, correct, control in db.execute(
+            select(Answer.worker_id, Answer.shown_at, Answer.answered_at, Item.is_gold, Answer.correct,
+                   Item.is_control)
             .join(Worker).join(Lineup, Lineup.id == Answer.lineup_id).join(Item, Item.id == Lineup.item_id)
             .where(Worker.study_id == study.id).order_by(Answer.id)):
         times.setdefault(worker_id, []).append((answered - shown).total_seconds())
-        answers.setdefault(worker_id, []).append((gold, correct))
+        answers.setdefault(worker_id, []).append((gold, correct, control))
     table = []
     for worker, tasks, correct, gold, gold_correct, runs in rows:
         evidence = answers.get(worker.id, [])
-        measured, right = skill_evidence([g for g, _ in evidence], [c for _, c in evidence], on_gold)
+        measured, right = skill_evidence([g for g, _, _ in evidence], [c for _, c, _ in evidence], on_gold,
+                                         [k for _, _, k in evidence])
         accuracy = right / measured if measured else None
         table.append({"worker": worker.external_id, "worker_id": worker.id, "blocked": worker.blocked,
                       "tasks": tasks, "correct": correct, "gold_answers": gold, "gold_correct": gold_correct,

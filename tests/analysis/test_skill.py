@@ -54,6 +54,10 @@ def test_the_rule_alternates_without_gold_and_uses_gold_where_there_is_some():
                                                                                                     False]
     assert skill_evidence([False] * 5, [True, False, True, False, False], on_gold=False) == (3, 2)
     assert skill_evidence([True, False, True], [True, True, False], on_gold=True) == (2, 1)
+    # a control (mock-witness) answer is never skill evidence and does not shift the alternation
+    assert skill_evidence([False] * 5, [True, True, False, False, True], on_gold=False,
+                          controls=[False, True, False, False, False]) == (2, 1)
+    assert not measures_skill(0, True, on_gold=True, control=True)
 
 
 def test_the_survey_the_export_and_the_analysis_agree_on_who_is_skilled(app, database, tmp_path, bundle_dir):
