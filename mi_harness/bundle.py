@@ -18,9 +18,11 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
 
 from .problems import Problems
 
@@ -152,10 +154,10 @@ def to_png_pixels(image: np.ndarray, stretch: bool) -> np.ndarray:
     return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
 
 
-def write_bundle(bundle: Bundle, destination: str | os.PathLike, images: dict[str, np.ndarray],
-                 copy_from: Path | None = None) -> Path:
+def write_bundle(bundle: Bundle, destination: str | os.PathLike,
+                 images: dict[str, np.ndarray | Callable[[], np.ndarray]], copy_from: Path | None = None) -> Path:
     """Write ``bundle`` to ``destination`` with ``images`` (relative path -> uint8 pixels, 2-D grey or
-    (h, w, 3) colour).
+    (h, w, 3) colour, or a function that returns them, so a gallery of thousands of photos is read one at a time).
 
     Images the manifest names that are not in ``images`` are copied from ``copy_from`` (an existing bundle
     being extended). The folder appears complete or not at all.
@@ -166,11 +168,15 @@ def write_bundle(bundle: Bundle, destination: str | os.PathLike, images: dict[st
     try:
         names = [g.image for g in bundle.gallery] + [i.image for i in bundle.items] + \
                 [i.aux_image for i in bundle.items if i.aux_image]
-        for name in dict.fromkeys(names):
+        for name in tqdm(dict.fromkeys(names), desc=f"writing {destination.name}", unit="image", leave=False,
+                         disable=None if len(names) > 1000 else True):
             target = staging / name
             target.parent.mkdir(parents=True, exist_ok=True)
             if name in images:
-                pixels = images[name]
+                try:
+                    pixels = images[name]() if callable(images[name]) else images[name]
+                except (OSError, ValueError) as exc:
+                    raise BundleError(destination, [f"{name}: its source image cannot be read ({exc})"]) from None
                 Image.fromarray(pixels, mode="L" if pixels.ndim == 2 else "RGB").convert(bundle.mode).save(target)
             elif copy_from is not None and (copy_from / name).is_file():
                 shutil.copyfile(copy_from / name, target)

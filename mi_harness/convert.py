@@ -21,7 +21,9 @@ import csv
 import json
 import re
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -58,7 +60,7 @@ def _safe(text: str) -> str:
 
 
 def gallery_entries(gallery: Gallery, roles: dict[str, str], size: tuple[int, int],
-                    colour: bool) -> tuple[list[GalleryImage], dict[str, np.ndarray]]:
+                    colour: bool) -> tuple[list[GalleryImage], dict[str, Callable[[], np.ndarray]]]:
     """Every gallery photo at the bundle's size and mode, named ``gallery/<identity>/<photo>.png``, with its role
     and attributes."""
     entries, images, used = [], {}, set()
@@ -70,7 +72,7 @@ def gallery_entries(gallery: Gallery, roles: dict[str, str], size: tuple[int, in
             n += 1
             name = f"gallery/{_safe(identity)}-{n}/{_safe(stem)}.png"
         used.add(name)
-        images[name] = load_photo(photo.path, size, colour)
+        images[name] = partial(load_photo, photo.path, size, colour)  # read when written: memory stays flat
         entries.append(GalleryImage(photo.identity, name, roles[photo.key], dict(photo.attributes)))
     return entries, images
 
@@ -158,10 +160,7 @@ def build_bundle(sources: list[Source], gallery: Gallery, destination: str | Pat
         items.append(Item(id=item_id, subject=source.subject, image=name, params=params, **source.fields))
     if problems:
         raise BundleError(destination, problems)
-    try:
-        entries, gallery_pixels = gallery_entries(gallery, gallery.roles(split_seed), target, colour)
-    except (OSError, ValueError) as exc:
-        raise BundleError(destination, [f"a gallery photo is truncated or corrupt ({exc})"]) from None
+    entries, gallery_pixels = gallery_entries(gallery, gallery.roles(split_seed), target, colour)
     images.update(gallery_pixels)
     dataset = dataset_section(gallery.name, target, "RGB" if colour else "L", split_seed=split_seed, note=note)
     bundle = Bundle(dataset=dataset, gallery=entries, items=items)

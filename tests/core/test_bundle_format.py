@@ -167,3 +167,18 @@ def test_conversion_refuses_another_aspect_and_resizes_the_same_one(other_datase
     grey = convert(tmp_path / "e", gallery, folder=other_dataset / "recon", class_map=other_dataset / "classes.json",
                    grey=True, size=(32, 32))
     assert grey.mode == "L" and grey.image_size == (32, 32)
+
+
+def test_a_truncated_gallery_photo_stops_the_conversion_and_writes_nothing(other_dataset, tmp_path):
+    gallery_dir = tmp_path / "gallery"
+    shutil.copytree(other_dataset / "gallery", gallery_dir)
+    photo = gallery_dir / "person-cy" / "4.jpg"
+    whole = photo.read_bytes()
+    photo.write_bytes(whole[:100])  # not even a header: refused when the gallery is opened
+    with pytest.raises(GalleryError, match=r"person-cy/4.jpg: is not a readable image"):
+        from_folder(gallery_dir)
+    photo.write_bytes(whole[: len(whole) * 2 // 3])  # the header survives, the pixels do not
+    with pytest.raises(BundleError, match=r"gallery/person-cy/4.png: its source image cannot be read"):
+        convert(tmp_path / "out", from_folder(gallery_dir), folder=other_dataset / "recon",
+                class_map=other_dataset / "classes.json")
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
