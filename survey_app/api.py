@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import fields
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from .export import answer_rows, to_csv
 from .importer import ImportProblem, create_from_source
 from .inputs import StrictJSON, database_int, typed_fields
 from .models import Study
+from .settings import StudySettings
 from .studies import StudyActionError, configure, item_progress, set_blocked, set_run_status, summary, worker_table
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -24,6 +26,10 @@ STUDY_FIELDS = {"name": ("a string", str), "bundle": (PATH, str), "folder": (PAT
                 "open_runs": ("a list of run numbers", list, str), "keep_unusable": ("true or false", bool),
                 "attributes": (PATH, str), "gallery": (PATH, str), "class_map": (PATH, str)}
 """The fields of a new study's JSON body and the JSON types each may have."""
+SETTING_TYPES = {"int": ("a whole number", int), "float": ("a number", int, float), "bool": ("true or false", bool),
+                 "str": ("a string", str)}
+"""The JSON type of each kind of study setting ("3" is not a number in JSON; a form's strings are parsed by
+StudySettings)."""
 ANSWER_FORMATS = ("json", "csv")
 
 
@@ -34,6 +40,14 @@ def _json_body() -> dict:
     data = request.get_json()
     if not isinstance(data, dict):
         abort(400, f"the body must be a JSON object, not {type(data).__name__}")
+    return data
+
+
+def _json_settings(data: dict) -> dict:
+    """Settings sent as JSON, each known one of its JSON type (else 400 naming it); unknown names go on to
+    StudySettings, which names them."""
+    spec = {f.name: SETTING_TYPES[f.type] for f in fields(StudySettings)}
+    typed_fields({key: value for key, value in data.items() if key in spec}, spec)
     return data
 
 
@@ -88,9 +102,10 @@ def create_study():
         data, zip_bytes = typed_fields(_json_body(), STUDY_FIELDS), None
     if not isinstance(data.get("settings") or {}, dict):
         abort(400, "settings must be a JSON object")
+    settings = _json_settings(data.get("settings") or {})
     db = database.session()
     try:
-        study = create_from_source(db, data.get("name") or "", data.get("settings") or {},
+        study = create_from_source(db, data.get("name") or "", settings,
                                    bundle=data.get("bundle"), zip_bytes=zip_bytes, folder=data.get("folder"),
                                    csv=data.get("csv"), class_map=data.get("class_map"),
                                    faces_dir=data.get("gallery") or current_app.config.get("FACES_DIR"),
@@ -142,7 +157,7 @@ def items(study_id: int):
 def settings(study_id: int):
     db = database.session()
     found = _study(study_id)
-    database.commit_or_abort(lambda: configure(db, found, _json_body()), StudyActionError)
+    database.commit_or_abort(lambda: configure(db, found, _json_settings(_json_body())), StudyActionError)
     return jsonify(found.settings)
 
 

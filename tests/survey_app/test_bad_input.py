@@ -355,9 +355,21 @@ def test_the_api_refuses_a_json_field_of_the_wrong_type_naming_it(app, world, bu
         refused(app, before, admin.post("/api/v1/studies", headers=headers, data=raw, content_type="application/json"),
                 says="must be a JSON object")
     study = world["study"]
-    for body in ({"hit_size": [3]}, {"hit_size": "many"}, {"allow_absent": 3}, {"hit_size": True}, {"seed": None}):
+    for body, says in (({"hit_size": [3]}, "hit_size must be a whole number, got a list"),
+                       ({"hit_size": "10"}, "hit_size must be a whole number, got a string"),
+                       ({"skilled_min_accuracy": "0.5"}, "skilled_min_accuracy must be a number, got a string"),
+                       ({"allow_absent": 3}, "allow_absent must be true or false, got a whole number"),
+                       ({"allow_absent": "yes"}, "allow_absent must be true or false, got a string"),
+                       ({"hit_size": True}, "hit_size must be a whole number, got true or false"),
+                       ({"filler_policy": ["random"]}, "filler_policy must be a string, got a list"),
+                       ({"seed": None}, "seed must be")):
         refused(app, before, admin.patch(f"/api/v1/studies/{study.id}/settings", headers=headers, json=body),
-                says="must be")
+                says=says)
+    refused(app, before, admin.post("/api/v1/studies", headers=headers,
+                                    json={"name": "x", "bundle": bundle, "settings": {"runs": "2"}}),
+            says="runs must be a whole number, got a string")
+    assert admin.patch(f"/api/v1/studies/{study.id}/settings", headers=headers,
+                       json={"skilled_min_accuracy": 1}).json["skilled_min_accuracy"] == 1.0  # 1 is a number
 
 
 def test_the_settings_form_refuses_a_fixed_setting_by_name_and_saves_nothing(app, world, db):
