@@ -144,7 +144,7 @@ def json_poisoned(value) -> bool:
 
 
 @st.composite
-def requests(draw, world: World, rule):
+def http_requests(draw, world: World, rule):
     """One request to ``rule``: (role, method, URL, keyword arguments for client.open, poisoned?)."""
     hostile = draw(st.sampled_from([False, False, True]))
     role = draw(st.sampled_from(["admin", "admin", "worker", "stranger"]))  # most routes are the admin's
@@ -246,7 +246,7 @@ def fuzz_every_route(app, bundle_dir, per_route: int) -> int:
         @settings(max_examples=per_route, deadline=None, derandomize=False,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                          HealthCheck.function_scoped_fixture])
-        @given(request=requests(world, rule))
+        @given(request=http_requests(world, rule))
         def answers_below_500_and_refusals_change_nothing(request):
             role, method, url, kwargs, poisoned = request
             response = world.client(role).open(url, method=method, **kwargs)
