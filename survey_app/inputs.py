@@ -117,11 +117,11 @@ def _check_depth(text: str) -> None:
     depth = 0
     for token in TOKENS.finditer(text):
         mark = token.group()
-        if mark in "[{":
+        if mark in ("[", "{"):
             depth += 1
             if depth > JSON_MAX_DEPTH:
                 raise JSONRefused(f"the JSON nests deeper than {JSON_MAX_DEPTH} levels")
-        elif mark in "]}":
+        elif mark in ("]", "}"):
             depth -= 1
 
 
@@ -174,6 +174,8 @@ class StrictJSON:
 
 
 class SurveyRequest(Request):
+    """Flask's request, reading JSON bodies with StrictJSON and saying why it refuses one."""
+
     @property
     def json_module(self):
         return StrictJSON
