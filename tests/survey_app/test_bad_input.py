@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import LargeBinary, func, select
 
+from survey_app.inputs import JSONRefused, StrictJSON
 from survey_app.models import Base, Study
 from survey_app.uploads import ImportProblem, unpack_zip
 
@@ -162,6 +163,30 @@ def test_deeply_nested_json_is_refused_by_its_depth(app, world):
     assert "nests" not in admin.patch(f"/api/v1/studies/{study.id}/settings", headers=headers,
                                       content_type="application/json",
                                       data='{"hit_size": ' + nested_32 + "}").json["error"]
+
+
+def test_json_depth_counts_brackets_outside_strings_only():
+    assert StrictJSON.loads("[" * 32 + "]" * 32) == json.loads("[" * 32 + "]" * 32)
+    with pytest.raises(JSONRefused, match="deeper than 32"):
+        StrictJSON.loads("[" * 33 + "]" * 33)
+    text = json.dumps({"a": "[" * 100 + '\\"' + "{" * 100, "b": ["]]]", "\\"]})
+    assert StrictJSON.loads(text) == json.loads(text)
+    with pytest.raises(JSONRefused, match="deeper"):  # an unterminated string hides no brackets after it
+        StrictJSON.loads("[" * 40 + '"abc')
+
+
+CLEAN_TEXT = st.text(st.characters(exclude_categories=("Cc", "Cs")))
+CLEAN_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**31), 2**31 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+    | CLEAN_TEXT, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(CLEAN_TEXT, inner, max_size=4),
+    max_leaves=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=CLEAN_JSON)
+def test_strict_json_reads_every_clean_document_as_json_does(value):
+    text = json.dumps(value)
+    assert StrictJSON.loads(text) == json.loads(text) and StrictJSON.loads(text.encode("utf-16")) == json.loads(text)
 
 
 # --- zips ------------------------------------------------------------------------------------------------------
