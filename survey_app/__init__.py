@@ -7,6 +7,7 @@ from pathlib import Path
 
 from flask import Flask, current_app, request, url_for
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.security import safe_join
 
 from . import db, inputs, migrate
@@ -61,6 +62,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.secret_key = db.secret_key(app.extensions["survey_db"])
     app.jinja_env.globals["static_url"] = static_url
+    if app.config["PROXY_HOPS"]:
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     app.before_request(inputs.limit_body)  # these two before CSRFProtect's hook, which reads the form
     app.before_request(inputs.screen_request)
     csrf.init_app(app)

@@ -153,15 +153,41 @@ class CountingBot(Bot):
         return response
 
 
+def test_behind_a_proxy_the_links_the_server_writes_have_the_clients_scheme(faces, tmp_path):
+    """With MI_SURVEY_PROXY_HOPS=1 the admin page's worker link says https when nginx received https; without it,
+    X-Forwarded-* headers are not trusted (anyone could send them)."""
+    from survey_app import create_app
+    from survey_app.migrate import upgrade
+    from tests.survey_app.conftest import csrf_of
+    from tests.survey_app.test_admin import PASSWORD, make_admin
+
+    url = f"sqlite:///{tmp_path / 'survey.db'}"
+    upgrade(url)
+    bundle = make_bundle(faces, tmp_path / "bundle")
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9", "Host": "survey.example"}
+    for hops, scheme in ((1, "https"), (0, "http")):
+        app = create_app({"DATABASE_URL": url, "SECRET_KEY": "k", "PROXY_HOPS": hops})
+        if hops:
+            make_admin(app)
+            study = new_study(app, bundle, open_runs=())
+        client = app.test_client()
+        csrf = csrf_of(client.get("/admin/login", headers=forwarded).text)
+        assert client.post("/admin/login", headers=forwarded, data={"csrf_token": csrf, "username": "ada",
+                                                                    "password": PASSWORD}).status_code == 303
+        page = client.get(f"/admin/studies/{study.id}", headers=forwarded).text
+        assert f"<code>{scheme}://survey.example/s/{study.slug}/</code>" in page
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed (Debian: apt-get install nginx)")
-def test_a_panel_through_nginx_survives_a_node_killed_mid_run(faces, tmp_path, postgres_database):
+def test_a_panel_through_nginx_survives_a_node_killed_mid_run(faces, tmp_path, postgres_database, monkeypatch):
     from survey_app import create_app
 
     app = create_app({"DATABASE_URL": postgres_database})
     study = new_study(app, make_bundle(faces, tmp_path / "bundle"), runs=1, open_runs=(1,), answers_per_item=3,
                       hit_size=6)
     needed = 42 * 3
+    monkeypatch.setenv("MI_SURVEY_PROXY_HOPS", "1")  # as README's recipe says
     node_a = ServerProcess(postgres_database, workers=2, threads=4)
     node_b = ServerProcess(postgres_database, workers=2, threads=4)
     proxy = Nginx(node_a.port, node_b.port)
