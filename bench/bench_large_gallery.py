@@ -125,12 +125,18 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) + 1)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--keep", help="a folder that keeps the synthetic dataset and the bundles between runs")
+    parser.add_argument("--out", default=str(RESULTS / "large_gallery.json"))
     args = parser.parse_args()
     databases = args.database or ["sqlite", "postgresql"]
     output = {"settings": vars(args), "load_average_before": os.getloadavg()}
-    with tempfile.TemporaryDirectory(prefix="mi-bench-large-") as tmp:
-        tmp = Path(tmp)
-        gallery_dir, recon, classes = synthetic_dataset(tmp / "data", args.identities, args.photos)
+    with tempfile.TemporaryDirectory(prefix="mi-bench-large-") as scratch:
+        tmp = Path(args.keep or scratch)
+        data = tmp / "data"
+        if (data / "classes.json").is_file():  # --keep: the dataset of an earlier run
+            gallery_dir, recon, classes = data / "gallery", data / "recon", data / "classes.json"
+        else:
+            gallery_dir, recon, classes = synthetic_dataset(tmp / "data", args.identities, args.photos)
         large = f"large_{args.identities}"
         conversions = {
             "att_40": lambda: convert(tmp / "att_40", from_folder(default_gallery_dir()), folder=PAPER,
@@ -157,8 +163,8 @@ def main() -> None:
                                               duplicated=sum(r["duplicated"] for r in mine))
     output.update(runs=runs, medians=medians, load_average_after=os.getloadavg())
     print(json.dumps(medians, indent=1))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "large_gallery.json").write_text(json.dumps(output, indent=1))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(output, indent=1))
 
 
 if __name__ == "__main__":
