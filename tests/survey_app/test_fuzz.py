@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from survey_app.inputs import CONTROL, DB_INT_MAX, JSON_MAX_DEPTH, UPLOAD_ENDPOINTS
+from survey_app.simulate import parse
 
 from .conftest import csrf_of, join, new_study
 from .test_admin import api_token, login, make_admin
@@ -54,8 +55,9 @@ class World:
                         "admin": admin.get_cookie("session").value}
         self.csrf = {"stranger": csrf_of(app.test_client().get(f"/s/{self.study.slug}/").text),
                      "worker": csrf_of(page), "admin": csrf_of(admin.get("/admin/").text)}
-        tokens = re.findall(r'value="([A-Za-z0-9_-]{8,})"', page)
-        self.tokens = tokens or ["none"]
+        shown = parse(page)  # as the simulated panel reads a task page
+        self.tokens = [shown.inputs.get("assignment", "none"), *shown.choices,
+                       *(src.rsplit("/", 1)[-1] for src in shown.images.values())]
         with app.extensions["survey_db"]() as db:
             from survey_app.models import Worker
 
