@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import DateTime, Integer, and_, bindparam, case, cast, exists, func, insert, literal, or_, select
@@ -64,7 +65,32 @@ def _runs_for(db: Session, study: Study, worker: Worker, settings: StudySettings
     return open_runs
 
 
-def start_hit(db: Session, study: Study, worker: Worker, now: datetime) -> Hit | None:
+@dataclass(frozen=True)
+class Arrival:
+    """How a worker came to the study: a recruitment platform's ids for the paid piece of work, or none (a lab
+    link). One platform assignment (MTurk's assignmentId, Prolific's SESSION_ID) is one HIT here."""
+    platform: str | None = None
+    assignment: str | None = None
+    hit: str | None = None
+    submit_to: str | None = None
+
+
+def batch_size(db: Session, study: Study) -> int:
+    """Tasks in a full HIT of this study: hit_size lineups and the gold ones that come with them (fewer only when
+    the study is running out of work)."""
+    settings = settings_of(study)
+    gold = db.scalar(select(func.count()).select_from(Item).where(Item.study_id == study.id, Item.is_gold))
+    return settings.hit_size + min(gold, settings.gold_per_hit)
+
+
+def platform_hit_taken(db: Session, worker: Worker, arrival: Arrival) -> bool:
+    """Whether the worker already has a HIT for this platform assignment (each is paid once, so it gets one)."""
+    return arrival.assignment is not None and db.scalar(
+        select(Hit.id).where(Hit.worker_id == worker.id, Hit.platform == arrival.platform,
+                             Hit.platform_assignment == arrival.assignment).limit(1)) is not None
+
+
+def start_hit(db: Session, study: Study, worker: Worker, now: datetime, arrival: Arrival = Arrival()) -> Hit | None:
     """A new HIT in the first open run with work for this worker, or None when there is none."""
     settings = settings_of(study)
     for run in _runs_for(db, study, worker, settings):
@@ -79,7 +105,8 @@ def start_hit(db: Session, study: Study, worker: Worker, now: datetime) -> Hit |
         if not picked:
             continue
         hit = Hit(run_id=run.id, worker_id=worker.id, created_at=now,
-                  expires_at=now + timedelta(minutes=settings.hit_minutes))
+                  expires_at=now + timedelta(minutes=settings.hit_minutes), platform=arrival.platform,
+                  platform_assignment=arrival.assignment, platform_hit=arrival.hit, submit_to=arrival.submit_to)
         db.add(hit)
         db.flush()
         for position, lineup_id in enumerate(picked):
@@ -160,7 +187,7 @@ def _task_page():
     answered = (select(func.count()).select_from(Answer).join(done, done.id == Answer.assignment_id)
                 .where(done.hit_id == Hit.id).correlate(Hit).scalar_subquery())
     return (select(Worker.blocked, Study.settings, Hit.id.label("hit_id"), Assignment.token.label("assignment"),
-                   Lineup.token.label("probe"), Lineup.aux_token, Item.aux_image_id, LineupFace.token.label("face"),
+                   Assignment.id.label("assignment_id"), Item.aux_image_id, LineupFace.position.label("face"),
                    total.label("total"), answered.label("answered"))
             .select_from(Worker).join(Study, Study.id == Worker.study_id)
             .outerjoin(Hit, Hit.id == active).outerjoin(Assignment, Assignment.id == first)
@@ -190,7 +217,8 @@ def _store(absent: bool):
     if absent:
         query = query.where(Study.settings["allow_absent"].as_boolean())
     else:
-        query = query.join(LineupFace, (LineupFace.lineup_id == Lineup.id) & (LineupFace.token == bindparam("choice")))
+        query = query.join(LineupFace, (LineupFace.lineup_id == Lineup.id)
+                           & (LineupFace.position == bindparam("position", type_=Integer)))
     query = query.where(Assignment.token == bindparam("token"), Hit.worker_id == bindparam("worker_id"),
                         Study.slug == bindparam("slug"), Run.status == "open", Hit.expires_at > bindparam("now"),
                         ~Worker.blocked,
@@ -207,7 +235,8 @@ WHY_NOT = (
     .select_from(Assignment).join(Hit, Hit.id == Assignment.hit_id).join(Run, Run.id == Hit.run_id)
     .join(Study, Study.id == Run.study_id).join(Worker, Worker.id == Hit.worker_id)
     .outerjoin(Answer, Answer.assignment_id == Assignment.id)
-    .outerjoin(LineupFace, (LineupFace.lineup_id == Assignment.lineup_id) & (LineupFace.token == bindparam("choice")))
+    .outerjoin(LineupFace, (LineupFace.lineup_id == Assignment.lineup_id)
+               & (LineupFace.position == bindparam("position", type_=Integer)))
     .where(Assignment.token == bindparam("token")))
 """Only when nothing was stored: which check failed, to say so."""
 
@@ -220,10 +249,13 @@ def record_answer(connection: Connection, worker_id: int, slug: str, assignment_
     which stores nothing. ``confidence``: how sure the worker said they were, on the study's scale (None when it
     asks nothing). A duplicate (a double click, a retry) stores nothing: either the task already has its
     answer, or two copies race and the second fails the answer's unique key. Core, not the ORM, for speed.
+    ``choice``: "absent", or the face's place on the page, "1" to "5" (the same for every worker: the page's image
+    tokens are what must differ between workers).
     """
-    params = {"token": assignment_token, "choice": choice, "worker_id": worker_id, "slug": slug, "now": now,
+    position = int(choice) - 1 if len(choice) == 1 and choice in "123456789" else None
+    params = {"token": assignment_token, "position": position, "worker_id": worker_id, "slug": slug, "now": now,
               "shown": shown, "confidence": confidence}
-    if shown is not None:
+    if shown is not None and (position is not None or choice == "absent"):
         try:
             stored = connection.execute(STORE_ABSENT if choice == "absent" else STORE_FACE, params).first()
         except IntegrityError:  # the same form, submitted twice at once: the other request stored it
@@ -257,4 +289,4 @@ def record_answer(connection: Connection, worker_id: int, slug: str, assignment_
         raise AnswerRejected(400, f"confidence must be between 1 and {scale}, got {confidence}")
     if choice == "absent":
         raise AnswerRejected(400, '"not in this lineup" is not an answer this study offers')
-    raise AnswerRejected(400, "unknown choice: pick one of the five faces shown")
+    raise AnswerRejected(400, "unknown choice: pick one of the five faces shown (1 to 5)")

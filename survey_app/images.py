@@ -1,37 +1,87 @@
-"""Images under random tokens: the URL, headers and bytes say nothing of whose face it is."""
+"""Images under per-assignment tokens: the URL, headers and bytes say nothing of whose face it is, and the same face
+has a different URL in every worker's assignment, so colluding workers cannot pool answers by URL.
+
+A token is ``<scope><id>.<slot>.<mac>``: scope ``a`` (an assignment) or ``l`` (a lineup, for MTurk's preview,
+which has no assignment), slot ``p`` (the probe), ``x`` (its second image) or ``1``-``5`` (a face), and an HMAC of
+the rest under a key derived from the app's secret key. So serving needs no token table: a forged token is refused
+before any read, and a good one is one read by primary key.
+"""
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import re
 import threading
 from collections import OrderedDict
 from functools import lru_cache
 
 from flask import Blueprint, Response, abort, current_app, url_for
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from . import db as database
-from .models import Image, Item, Lineup, LineupFace
+from .models import Assignment, Image, Item, Lineup, LineupFace
 
 bp = Blueprint("images", __name__)
 
 
 TOKEN_CACHE = 1 << 18
-"""Tokens whose image id a process remembers: enough for every face of a 1,000-identity study, in a few MB."""
+"""Tokens whose image id a process remembers (seven an assignment): a few MB."""
 IMAGE_CACHE_BYTES = 64 << 20
 """PNG bytes a process keeps: a gallery photo is shown in many lineups under many tokens, so images are cached by
 id, bounded by size rather than count (a colour gallery's photos are larger than AT&T's)."""
 
 
-def _image_id(token: str) -> int | None:
-    """The image behind a token; a read outside the writer lock (db.reader), as tokens and images never change."""
+TOKEN = re.compile(r"([al])([0-9]{1,18})\.([px1-9])\.([A-Za-z0-9_-]{22})")
+
+
+@lru_cache(maxsize=16)
+def _key(secret: bytes) -> bytes:
+    return hashlib.sha256(b"mi-harness image tokens\0" + secret).digest()
+
+
+def _mac(secret: bytes, body: str) -> str:
+    digest = hmac.new(_key(secret), body.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
+
+
+def _secret() -> bytes:
+    key = current_app.secret_key
+    return key if isinstance(key, bytes) else str(key).encode()
+
+
+def image_tokens(assignment_id: int, faces: int, aux: bool, scope: str = "a") -> dict:
+    """The page's image tokens for one assignment (or, scope ``l``, one lineup's preview): probe, aux (or None),
+    and the faces in order."""
+    secret = _secret()
+
+    def token(slot: str) -> str:
+        body = f"{scope}{assignment_id}.{slot}"
+        return f"{body}.{_mac(secret, body)}"
+
+    return {"probe": token("p"), "aux": token("x") if aux else None,
+            "faces": [token(str(k + 1)) for k in range(faces)]}
+
+
+def _image_id(token: str, secret: bytes) -> int | None:
+    """The image behind a token, or None for a forged one (checked before any read); the read is outside the writer
+    lock (db.reader), as assignments and images never change."""
+    match = TOKEN.fullmatch(token)
+    if match is None:
+        return None
+    scope, number, slot, mac = match.groups()
+    if not hmac.compare_digest(mac, _mac(secret, f"{scope}{number}.{slot}")):
+        return None
+    lineup = select(Assignment.lineup_id).where(Assignment.id == int(number)).scalar_subquery() \
+        if scope == "a" else int(number)
+    if slot in "px":
+        query = select(Item.aux_image_id if slot == "x" else Item.image_id).join(Lineup, Lineup.item_id == Item.id) \
+            .where(Lineup.id == lineup)
+    else:
+        query = select(LineupFace.image_id).where(LineupFace.lineup_id == lineup,
+                                                  LineupFace.position == int(slot) - 1)
     with database.reader().connect() as connection:
-        image_id = connection.scalar(select(LineupFace.image_id).where(LineupFace.token == token))
-        if image_id is not None:
-            return image_id
-        row = connection.execute(select(Item.image_id, Item.aux_image_id, Lineup.token).join(Lineup)
-                                 .where(or_(Lineup.token == token, Lineup.aux_token == token))).first()
-        if row is None:
-            return None
-        return row.image_id if row.token == token else row.aux_image_id
+        return connection.scalar(query)
 
 
 def _png(image_id: int) -> bytes | None:
@@ -62,12 +112,12 @@ class ImageCache:
                 self.used -= len(self.entries.popitem(last=False)[1])
 
 
-_token_ids = lru_cache(maxsize=TOKEN_CACHE)(lambda app_id, token: _image_id(token))
+_token_ids = lru_cache(maxsize=TOKEN_CACHE)(lambda app_id, token, secret: _image_id(token, secret))
 _images = ImageCache(IMAGE_CACHE_BYTES)
 
 
 def _lookup(app_id: int, token: str) -> bytes | None:
-    image_id = _token_ids(app_id, token)
+    image_id = _token_ids(app_id, token, _secret())
     if image_id is None:
         return None
     png = _images.get((app_id, image_id))

@@ -151,6 +151,14 @@ class Hit(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
     completion_code: Mapped[str | None] = mapped_column(String(32))
+    platform: Mapped[str | None] = mapped_column(String(16))
+    """How the worker came: "prolific" or "mturk"; None for a plain (lab) link."""
+    platform_assignment: Mapped[str | None] = mapped_column(String(120))
+    """The platform's id of this piece of paid work: MTurk's assignmentId, Prolific's SESSION_ID."""
+    platform_hit: Mapped[str | None] = mapped_column(String(120))
+    """The platform's id of the task it belongs to: MTurk's hitId, Prolific's STUDY_ID."""
+    submit_to: Mapped[str | None] = mapped_column(String(200))
+    """MTurk's turkSubmitTo: the finished assignment is posted to its /mturk/externalSubmit."""
     assignments: Mapped[list[Assignment]] = relationship(order_by="Assignment.position")
 
 

@@ -48,11 +48,25 @@ class StudySettings:
     lineup) or silhouette (a neutral grey head-and-shoulders shape)."""
     confidence_scale: int = 0
     """Points of the confidence rating asked after each choice (1 = guessing ... N = certain); 0: not asked."""
+    consent_text: str = ""
+    """What the consent page says the study is and records (plain text; blank lines start paragraphs); empty: the
+    default text, which describes the lineup task."""
+    researcher_contact: str = ""
+    """Who participants write to with questions (a name and an email address), shown on the consent page."""
+    ethics_approval: str = ""
+    """The ethics board and approval number, shown on the consent page."""
+    pay: str = ""
+    """What a finished batch pays (e.g. "£1.20, about 8 minutes"), shown on the consent page."""
+    completion_url: str = ""
+    """Where a worker who came from Prolific goes when their batch is finished (the study's completion URL, with its
+    completion code); empty: they are shown their code to paste."""
 
     FIXED_AT_CREATION = ("runs", "target_share", "gold_items", "seed", "filler_policy", "matched_on", "photo_role",
                          "control_items", "control_probe", "confidence_scale")
     """These decide the lineups, which every run must share, or what an answer records (the confidence scale, so
     that every answer of a study has the same); the rest may change while a study runs."""
+    TEXT_LIMITS = {"consent_text": 4000, "completion_url": 500}
+    """Text settings longer than the usual 200 characters."""
     CHOICES = {"filler_policy": ("random", "similar", "matched"), "photo_role": ("validation", "train", "either"),
                "control_probe": ("other", "silhouette")}
 
@@ -67,7 +81,7 @@ class StudySettings:
                 problems.append(f"unknown setting {key!r} (known: {', '.join(types)})")
                 continue
             try:
-                value = _parse(raw, types[key])
+                value = _parse(raw, types[key], cls.TEXT_LIMITS.get(key, 200))
                 if not creating and key in cls.FIXED_AT_CREATION and value != current[key]:
                     what = "what every answer records" if key == "confidence_scale" else "the lineups"
                     problems.append(f"{key} decides {what} and cannot change after the study is created")
@@ -99,6 +113,9 @@ class StudySettings:
         if self.confidence_scale != 0 and not 2 <= self.confidence_scale <= 11:
             found.append(f"confidence_scale must be 0 (not asked) or between 2 and 11 points, "
                          f"got {self.confidence_scale}")
+        if self.completion_url and (not self.completion_url.startswith(("https://", "http://"))
+                                    or any(c.isspace() for c in self.completion_url)):
+            found.append(f"completion_url must be an http(s) address without spaces, got {self.completion_url!r}")
         if self.filler_policy == "matched" and not self.matched_columns:
             found.append("the matched filler policy needs matched_on: the attribute columns to match (e.g. sex)")
         if self.matched_on and self.filler_policy != "matched":
@@ -117,12 +134,13 @@ class StudySettings:
                                   skill_measured_on_gold(has_gold, self.gold_per_hit))
 
 
-_KINDS = {"bool": "true or false", "int": "an int", "float": "a float", "str": "text of at most 200 characters"}
+_KINDS = {"bool": "true or false", "int": "an int", "float": "a float", "str": "text of at most 200 characters "
+                                                                              "(consent_text 4000, completion_url 500)"}
 
 
-def _parse(raw, kind: str):
+def _parse(raw, kind: str, limit: int = 200):
     if kind == "str":
-        if not isinstance(raw, str) or len(raw) > 200:
+        if not isinstance(raw, str) or len(raw) > limit:
             raise ValueError(raw)
         return raw.strip()
     if kind == "bool":

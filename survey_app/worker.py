@@ -2,13 +2,23 @@
 
 Where a worker is lives only in the database, so a reload, the back button or a lost connection always
 lands on the first unanswered lineup of their HIT; every page that shows a task is marked no-store.
+
+Who a browser is: the signed session names the worker whose consent it sent, and nothing else makes it theirs. A
+worker ID alone is no proof (crowd IDs are not secret), so consenting under an ID that has already started needs
+what only that worker has: the resume code shown on their pages, or a platform assignment (MTurk's assignmentId,
+Prolific's SESSION_ID) already recorded for them. Arrival links: a plain (lab) link with or without ``workerId``;
+Prolific's ``PROLIFIC_PID``, ``STUDY_ID``, ``SESSION_ID``; MTurk's ExternalQuestion ``workerId``, ``assignmentId``,
+``hitId``, ``turkSubmitTo`` (a preview while ``assignmentId`` is ASSIGNMENT_ID_NOT_AVAILABLE, which records nothing).
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,20 +26,86 @@ from . import db as database
 from .hits import (
     TASK_PAGE,
     AnswerRejected,
+    Arrival,
     active_hit,
+    batch_size,
     complete_if_done,
+    platform_hit_taken,
     record_answer,
     settings_of,
     start_hit,
     stored_settings,
     unanswered,
 )
-from .images import display_sizes, image_url_prefix
-from .models import Hit, Study, Worker, utcnow
+from .images import display_sizes, image_tokens, image_url_prefix
+from .models import Hit, Item, Lineup, LineupFace, Study, Worker, utcnow
 from .shown import mark_shown, shown_at
 
 bp = Blueprint("worker", __name__, url_prefix="/s")
 WORKER_ID = re.compile(r"[A-Za-z0-9_.@-]{1,120}")
+PLATFORM_ID = re.compile(r"[A-Za-z0-9_.:-]{1,120}")
+MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
+MTURK_SUBMIT_TO = ("https://www.mturk.com", "https://workersandbox.mturk.com")
+"""Where MTurk's turkSubmitTo may point (the app's MTURK_SUBMIT_TO setting may add more, e.g. a test's fake)."""
+
+
+class ArrivalError(ValueError):
+    pass
+
+
+def arrival_from(values) -> tuple[Arrival, str]:
+    """The platform's ids and the worker ID an arrival link (or the consent form carrying it on) names; "" when the
+    link names no worker. ArrivalError names a malformed parameter."""
+    def ident(name: str, pattern=PLATFORM_ID, required=True) -> str | None:
+        value = values.get(name, "")
+        if not value and not required:
+            return None
+        if not pattern.fullmatch(value):
+            raise ArrivalError(f"{name} must be 1 to 120 letters, digits or . _ - : (got {value[:40]!r})")
+        return value
+
+    if values.get("PROLIFIC_PID"):
+        return (Arrival("prolific", ident("SESSION_ID"), ident("STUDY_ID", required=False)),
+                ident("PROLIFIC_PID", WORKER_ID))
+    if values.get("assignmentId"):
+        assignment = ident("assignmentId")
+        if assignment == MTURK_PREVIEW:
+            return Arrival("mturk", MTURK_PREVIEW), ""
+        submit_to = values.get("turkSubmitTo", "").rstrip("/")
+        allowed = MTURK_SUBMIT_TO + tuple(current_app.config.get("MTURK_SUBMIT_TO", ()))
+        if submit_to not in allowed:
+            raise ArrivalError(f"turkSubmitTo must be one of {', '.join(allowed)} (got {submit_to[:60]!r})")
+        return Arrival("mturk", assignment, ident("hitId", required=False), submit_to), ident("workerId", WORKER_ID)
+    given = values.get("workerId", "")
+    return Arrival(), given if WORKER_ID.fullmatch(given) else ""
+
+
+def resume_code(slug: str, worker_id: int) -> str:
+    """The worker's code to continue in another browser: an HMAC of who they are under the app's secret key, so it
+    needs no table and only this server (and the worker, who is shown it) can make it."""
+    key = current_app.secret_key if isinstance(current_app.secret_key, bytes) else str(current_app.secret_key).encode()
+    digest = hmac.new(key, f"resume\0{slug}\0{worker_id}".encode(), hashlib.sha256).digest()
+    code = base64.b32encode(digest[:10]).decode()
+    return f"{code[:4]}-{code[4:8]}-{code[8:12]}-{code[12:16]}"
+
+
+def _resume_matches(slug: str, worker_id: int, given: str) -> bool:
+    normal = re.sub(r"[^A-Z2-7]", "", given.upper())
+    return len(normal) == 16 and hmac.compare_digest(normal, resume_code(slug, worker_id).replace("-", ""))
+
+
+def _session_arrival(slug: str) -> Arrival:
+    return Arrival(**session.get("platform", {}).get(slug, {}))
+
+
+def _remember_arrival(slug: str, arrival: Arrival) -> None:
+    """A platform arrival's ids, for the HIT handed out next in this browser (a lab link leaves none)."""
+    if arrival.platform:
+        session["platform"] = {**session.get("platform", {}), slug: {
+            "platform": arrival.platform, "assignment": arrival.assignment, "hit": arrival.hit,
+            "submit_to": arrival.submit_to}}
+    elif slug in session.get("platform", {}):
+        session["platform"] = {k: v for k, v in session["platform"].items() if k != slug}
 
 
 def _study(slug: str, db: Session | None = None) -> Study:
@@ -50,28 +126,58 @@ def _no_store(page: str):
     return response
 
 
+def _consent_page(db, study: Study, arrival: Arrival, worker_id: str, problem: str = "", status: int = 200):
+    return render_template("worker/consent.html", study=study, settings=settings_of(study), arrival=arrival,
+                           worker_id=worker_id, tasks=batch_size(db, study), problem=problem), status
+
+
 @bp.get("/<slug>/")
 def landing(slug: str):
     db = database.read_session()
     study = _study(slug, db)
-    given = request.args.get("workerId", "")
+    try:
+        arrival, given = arrival_from(request.args)
+    except ArrivalError as exc:
+        abort(400, f"this study link is malformed: {exc}")
+    if arrival.assignment == MTURK_PREVIEW:
+        return _no_store(_preview(db, study))
     current = _worker(study, db)
     if current is not None and given in ("", current.external_id):
-        return redirect(url_for(".task", slug=slug))
+        if arrival.platform:
+            _remember_arrival(slug, arrival)
+        return redirect(url_for(".task", slug=slug, more=1 if arrival.platform else None))
     # A new arrival, or someone else's workerId in a browser already used by a worker: consent first.
-    return render_template("worker/consent.html", study=study, settings=settings_of(study),
-                           worker_id=given if WORKER_ID.fullmatch(given) else "")
+    return _consent_page(db, study, arrival, given)
+
+
+def _preview(db, study: Study) -> str:
+    """MTurk's preview (the HIT not accepted yet): the instructions and one lineup, nothing recorded, no form."""
+    lineup = db.execute(select(Lineup.id, Item.aux_image_id).join(Item, Item.id == Lineup.item_id)
+                        .where(Lineup.study_id == study.id, ~Item.is_gold, ~Item.is_control)
+                        .order_by(Lineup.id).limit(1)).first()
+    faces = db.scalar(select(func.count()).where(LineupFace.lineup_id == lineup.id)) if lineup else 0
+    probe_size, face_size = display_sizes(study.settings)
+    tokens = image_tokens(lineup.id, faces, bool(lineup.aux_image_id), scope="l") if lineup else None
+    return render_template("worker/preview.html", study=study, settings=settings_of(study),
+                           tasks=batch_size(db, study), images=image_url_prefix(), probe_size=probe_size,
+                           face_size=face_size, tokens=tokens, positions=list(range(1, faces + 1)))
 
 
 @bp.post("/<slug>/consent")
 def consent(slug: str):
     study = _study(slug)
+    db = database.session()
+    try:
+        arrival, _ = arrival_from(request.form)
+    except ArrivalError as exc:
+        abort(400, f"the consent form is malformed: {exc}")
+    if arrival.assignment == MTURK_PREVIEW:
+        abort(400, "accept the HIT on MTurk before starting it")
     external_id = request.form.get("worker_id", "").strip()
     if not WORKER_ID.fullmatch(external_id):
         abort(400, "a worker ID is 1 to 120 letters, digits or . _ @ -")
     if request.form.get("consent") != "yes":
         abort(400, "please tick the consent box to take part")
-    db = database.session()
     query = select(Worker).where(Worker.study_id == study.id, Worker.external_id == external_id)
     worker = db.scalar(query)
     if worker is None:
@@ -82,8 +188,27 @@ def consent(slug: str):
         except IntegrityError:  # the same worker's consent, sent twice at once: the other one created them
             db.rollback()
             worker = db.scalar(query)
+            if session.get("workers", {}).get(slug) != worker.id:
+                return _consent_page(db, study, arrival, external_id, ALREADY_STARTED, 403)
+    elif not _proves(db, slug, worker, arrival, request.form.get("resume_code", "")):
+        return _consent_page(db, study, arrival, external_id, ALREADY_STARTED, 403)
     session["workers"] = {**session.get("workers", {}), study.slug: worker.id}
+    _remember_arrival(slug, arrival)
     return redirect(url_for(".task", slug=slug), 303)
+
+
+ALREADY_STARTED = ("This worker ID has already started this study in another browser. To continue here, enter the "
+                   "resume code shown on your task pages there, or open the study again from your platform's link.")
+
+
+def _proves(db, slug: str, worker: Worker, arrival: Arrival, given_code: str) -> bool:
+    """Whether this browser may act as ``worker``, who has consented before: it already does (its signed session
+    says so), or it brings their resume code, or a platform assignment already recorded as theirs."""
+    if session.get("workers", {}).get(slug) == worker.id:
+        return True
+    if given_code and _resume_matches(slug, worker.id, given_code):
+        return True
+    return arrival.assignment is not None and platform_hit_taken(db, worker, arrival)
 
 
 @bp.get("/<slug>/task")
@@ -114,13 +239,13 @@ def _show_task(slug: str, worker_id: int):
         abort(403, "this worker has been blocked from the study")
     mark_shown(slug, first.assignment, now)
     probe_size, face_size = display_sizes(first.settings)
+    settings = stored_settings(first.settings)
     return _no_store(render_template(
         "worker/task.html", slug=slug, images=image_url_prefix(), probe_size=probe_size, face_size=face_size,
-        allow_absent=stored_settings(first.settings).allow_absent,
-        confidence_scale=stored_settings(first.settings).confidence_scale, assignment=first.assignment,
-        probe=first.probe,
-        aux=first.aux_token if first.aux_image_id else None,
-        faces=[row.face for row in rows], number=first.answered + 1, total=first.total))
+        allow_absent=settings.allow_absent, confidence_scale=settings.confidence_scale, assignment=first.assignment,
+        tokens=image_tokens(first.assignment_id, len(rows), bool(first.aux_image_id)),
+        positions=[row.face + 1 for row in rows], number=first.answered + 1, total=first.total,
+        resume_code=resume_code(slug, worker_id)))
 
 
 def _hand_out_work(slug: str):
@@ -139,14 +264,17 @@ def _hand_out_work(slug: str):
         complete_if_done(db, hit, now)
         db.commit()
         hit = None
-    if hit is None and request.args.get("more") != "1" and _codes(db, worker):
-        # A worker who has finished a HIT sees their code; more work is asked for from that page.
+    arrival = _session_arrival(slug)
+    if hit is None and (platform_hit_taken(db, worker, arrival)
+                        or (request.args.get("more") != "1" and _codes(db, worker))):
+        # A worker who has finished a HIT sees their code; more work is asked for from that page (on a platform:
+        # by accepting another of its assignments, each of which is one HIT here).
         return redirect(url_for(".done", slug=slug), 303)
     if hit is None:
-        hit = start_hit(db, study, worker, now)
+        hit = start_hit(db, study, worker, now, arrival)
     db.commit()  # ends the transaction (on SQLite, the writer lock) before any page is built
     if hit is None:
-        return _no_store(render_template("worker/no_work.html", study=study, codes=_codes(db, worker)))
+        return _no_store(render_template("worker/no_work.html", study=study, hits=_finished(db, worker)))
     return None
 
 
@@ -180,8 +308,12 @@ def _confidence(raw: str) -> int | None:
 
 
 def _codes(db, worker: Worker) -> list[str]:
-    return list(db.scalars(select(Hit.completion_code).where(Hit.worker_id == worker.id,
-                                                            Hit.completion_code.is_not(None))
+    return [hit.completion_code for hit in _finished(db, worker)]
+
+
+def _finished(db, worker: Worker) -> list[Hit]:
+    """The worker's completed HITs, oldest first: only ever shown to the browser bound to that worker."""
+    return list(db.scalars(select(Hit).where(Hit.worker_id == worker.id, Hit.completion_code.is_not(None))
                            .order_by(Hit.completed_at)))
 
 
@@ -194,4 +326,10 @@ def done(slug: str):
         return redirect(url_for(".landing", slug=slug))
     if active_hit(db, worker, utcnow()) is not None:
         return redirect(url_for(".task", slug=slug))
-    return _no_store(render_template("worker/done.html", study=study, codes=_codes(db, worker)))
+    hits = _finished(db, worker)
+    settings = settings_of(study)
+    if hits and hits[-1].platform == "prolific" and settings.completion_url:
+        return redirect(settings.completion_url, 303)  # Prolific's completion URL carries the study's code
+    return _no_store(render_template("worker/done.html", study=study, hits=hits, settings=settings,
+                                     resume_code=resume_code(slug, worker.id),
+                                     on_platform=_session_arrival(slug).platform))
