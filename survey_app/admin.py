@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from . import db as database
 from .auth import check_login, login_required
-from .export import answer_rows, to_csv
+from .export import answer_rows, payment_rows, payments_csv, to_csv
 from .importer import ImportProblem, create_from_source
 from .models import Study
 from .settings import StudySettings
@@ -162,6 +162,20 @@ def export(study_id: int, fmt: str):
     if fmt == "json":
         return Response(json.dumps(rows, indent=1), mimetype="application/json", headers=headers)
     abort(404, "answers export as .csv or .json")
+
+
+@bp.get("/studies/<int:study_id>/payments.<fmt>")
+@login_required
+def payments(study_id: int, fmt: str):
+    """Each worker's HITs with the platform's ids, codes, answers, verdicts and a suggested approve or reject."""
+    if fmt not in ("csv", "json"):
+        abort(404, "payments export as .csv or .json")
+    found = study_or_404(study_id)
+    rows = payment_rows(database.session(), found)
+    headers = {"Content-Disposition": f'attachment; filename="payments-study{found.id}.{fmt}"'}
+    if fmt == "csv":
+        return Response(payments_csv(rows), mimetype="text/csv", headers=headers)
+    return Response(json.dumps(rows, indent=1), mimetype="application/json", headers=headers)
 
 
 @bp.context_processor

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from . import db as database
 from .auth import check_login, new_api_token, token_required
-from .export import answer_rows, to_csv
+from .export import answer_rows, payment_rows, payments_csv, to_csv
 from .importer import ImportProblem, create_from_source
 from .inputs import StrictJSON, database_int, typed_fields
 from .models import Study
@@ -198,4 +198,17 @@ def answers(study_id: int):
     rows = answer_rows(database.session(), _study(study_id))
     if fmt == "csv":
         return Response(to_csv(rows), mimetype="text/csv")
+    return jsonify(rows)
+
+
+@bp.get("/studies/<int:study_id>/payments")
+@token_required
+def payments(study_id: int):
+    """Per worker: HITs, platform ids, codes, answers, gold and skilled verdicts, a suggested approve or reject."""
+    fmt = request.args.get("format", "json")
+    if fmt not in ANSWER_FORMATS:
+        abort(400, f"format must be {' or '.join(ANSWER_FORMATS)}, got {fmt!r}")
+    rows = payment_rows(database.session(), _study(study_id))
+    if fmt == "csv":
+        return Response(payments_csv(rows), mimetype="text/csv")
     return jsonify(rows)

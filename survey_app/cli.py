@@ -17,7 +17,7 @@ from . import migrate
 from .auth import AdminError, create_admin
 from .config import Config
 from .db import make_engine
-from .export import answer_rows, to_csv
+from .export import answer_rows, payment_rows, payments_csv, to_csv
 from .importer import ImportProblem, create_from_source
 from .models import Study
 from .studies import StudyActionError, set_run_status, summary
@@ -176,17 +176,22 @@ def study_run(url: str, study_id: int, number: int, action: str) -> None:
 @click.argument("study_id", type=int)
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="File to write (default: standard output).")
+@click.option("--payments", is_flag=True, help="Each worker's HITs, platform ids, codes, answers, gold and skilled "
+                                               "verdicts and a suggested approve/reject, instead of the answers.")
 @survey_errors
-def study_export(url: str, study_id: int, fmt: str, out: str | None) -> None:
+def study_export(url: str, study_id: int, fmt: str, out: str | None, payments: bool) -> None:
     with _session(url) as db:
         study = db.get(Study, study_id)
         if study is None:
             raise click.ClickException(f"no study {study_id}")
-        rows = answer_rows(db, study)
-    text = to_csv(rows) if fmt == "csv" else json.dumps(rows, indent=1)
+        rows = payment_rows(db, study) if payments else answer_rows(db, study)
+    if payments:
+        text = payments_csv(rows) if fmt == "csv" else json.dumps(rows, indent=1)
+    else:
+        text = to_csv(rows) if fmt == "csv" else json.dumps(rows, indent=1)
     if out:
         Path(out).write_text(text)
-        click.echo(f"{len(rows)} answers written to {out}", err=True)
+        click.echo(f"{len(rows)} {'workers' if payments else 'answers'} written to {out}", err=True)
     else:
         sys.stdout.write(text)
 

@@ -1,15 +1,17 @@
-"""Every answer of a study as flat rows, for CSV and JSON: what the analysis reads."""
+"""Every answer of a study as flat rows, for CSV and JSON: what the analysis reads; and the payments export: each
+worker's HITs with the platform's ids, codes, answers, verdicts and a suggested approve or reject."""
 from __future__ import annotations
 
 import csv
 import io
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mi_harness.answers import ABSENT_CHOICE, ADDED_COLUMNS, COLUMNS
 
-from .models import ABSENT, Answer, Assignment, Item, Lineup, Run, Study, Worker
+from .hits import settings_of
+from .models import ABSENT, Answer, Assignment, Hit, Item, Lineup, Run, Study, Worker
 from .studies import worker_table
 
 
@@ -54,3 +56,77 @@ def to_csv(rows: list[dict]) -> str:
     for row in rows:
         writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
     return buffer.getvalue()
+
+
+PAYMENT_COLUMNS = ["worker", "platform", "platform_assignment", "platform_hit", "hit", "run", "started_at",
+                   "completed_at", "completion_code", "answers", "tasks", "worker_answers", "gold_answers",
+                   "gold_correct", "skilled", "blocked", "suggestion", "reason"]
+"""One CSV row per HIT (what a platform approves or rejects), with its worker's verdicts."""
+
+
+def suggest(completed: bool, answered: int, tasks: int, worker: dict, min_accuracy: float) -> tuple[str, str]:
+    """Approve or reject one HIT, and why. Pay follows effort, not skill: a finished HIT is approved unless its
+    worker was blocked or failed the gold items (real photos of someone in the lineup, the study's attention
+    check) below the study's skilled_min_accuracy. Whether the worker is skilled is reported, never a reason."""
+    if not completed:
+        return "reject", f"the batch was not finished ({answered} of {tasks} tasks answered)"
+    if worker["blocked"]:
+        return "reject", "the worker is blocked from the study"
+    gold, right = worker["gold_answers"], worker["gold_correct"]
+    if gold and right / gold < min_accuracy:
+        return "reject", f"gold items: {right} of {gold} right, below {min_accuracy:.0%}"
+    return "approve", f"finished; gold items: {right} of {gold} right" if gold else "finished; no gold item answered"
+
+
+def payment_rows(db: Session, study: Study) -> list[dict]:
+    """Per worker (worker_table's verdicts: gold answers, skilled), their HITs with the platform's ids, completion
+    codes, answers and a suggested approve or reject (``suggest``)."""
+    min_accuracy = settings_of(study).skilled_min_accuracy
+    workers = {w["worker_id"]: w for w in worker_table(db, study)}
+    answers: dict[int, list[dict]] = {}
+    for hit_id, item, gold, choice, correct, confidence in db.execute(
+            select(Assignment.hit_id, Item.external_id, Item.is_gold, Answer.choice, Answer.correct, Answer.confidence)
+            .join(Answer, Answer.assignment_id == Assignment.id).join(Lineup, Lineup.id == Answer.lineup_id)
+            .join(Item, Item.id == Lineup.item_id).join(Run, Run.id == Answer.run_id)
+            .where(Run.study_id == study.id).order_by(Answer.id)):
+        answers.setdefault(hit_id, []).append({
+            "item": item, "gold": gold, "choice": ABSENT_CHOICE if choice == ABSENT else choice + 1,
+            "correct": correct, "confidence": confidence})
+    tasks = dict(db.execute(select(Assignment.hit_id, func.count()).join(Hit, Hit.id == Assignment.hit_id)
+                            .join(Run, Run.id == Hit.run_id).where(Run.study_id == study.id)
+                            .group_by(Assignment.hit_id)).all())
+    out = {}
+    for hit, run in db.execute(select(Hit, Run.number).join(Run, Run.id == Hit.run_id)
+                               .where(Run.study_id == study.id).order_by(Hit.worker_id, Hit.id)):
+        worker = workers[hit.worker_id]
+        given = answers.get(hit.id, [])
+        suggestion, reason = suggest(hit.completion_code is not None, len(given), tasks.get(hit.id, 0), worker,
+                                     min_accuracy)
+        entry = out.setdefault(hit.worker_id, {
+            "worker": worker["worker"], "answers": worker["tasks"], "gold_answers": worker["gold_answers"],
+            "gold_correct": worker["gold_correct"], "skilled": worker["skilled"], "blocked": worker["blocked"],
+            "hits": []})
+        entry["hits"].append({
+            "hit": hit.id, "run": run, "platform": hit.platform or "lab",
+            "platform_assignment": hit.platform_assignment, "platform_hit": hit.platform_hit,
+            "started_at": _iso(hit.created_at), "completed_at": _iso(hit.completed_at),
+            "completion_code": hit.completion_code, "tasks": tasks.get(hit.id, 0), "answers": given,
+            "suggestion": suggestion, "reason": reason})
+    return list(out.values())
+
+
+def payments_csv(workers: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=PAYMENT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for worker in workers:
+        for hit in worker["hits"]:
+            row = {**hit, "worker": worker["worker"], "answers": len(hit["answers"]),
+                   "worker_answers": worker["answers"], "gold_answers": worker["gold_answers"],
+                   "gold_correct": worker["gold_correct"], "skilled": worker["skilled"], "blocked": worker["blocked"]}
+            writer.writerow({k: ("" if row[k] is None else row[k]) for k in PAYMENT_COLUMNS})
+    return buffer.getvalue()
+
+
+def _iso(value) -> str | None:
+    return value.isoformat(timespec="seconds") + "Z" if value else None

@@ -40,12 +40,15 @@ from .fillers import (
     read_attributes_csv,
     subject_attributes,
 )
+from .gold import Look, gold_png
 from .lineups import LineupError, Target, plan_lineups
 from .models import Image, Item, Lineup, LineupFace, Run, Study
 from .settings import SettingsError, StudySettings
 from .uploads import ImportProblem, unpack_zip
 
 GOLD = "gold"
+GOLD_LOOK_SAMPLE = 500
+"""Reconstructions a study measures to make its gold probes look like them (survey_app/gold.py)."""
 
 
 def token() -> str:
@@ -188,9 +191,6 @@ def create_study(db: Session, bundle: Bundle, name: str, settings: StudySettings
             {**(it.params or {}), **{k: getattr(it, k) for k in ("blur", "source_photo", "confidence", "iterations",
                                                                   "queries", "seconds")}},
             plans[it.id])
-    for key, (subject, photo) in sorted(gold_probes.items()):
-        add(key, subject, (GOLD, GOLD, "none", ""), stored(gallery_file[(subject, photo)]), None, {"photo": photo},
-            gold_plans[key], gold=True)
     for control in controls:
         real = control.real
         if control.probe is None:
@@ -201,6 +201,17 @@ def create_study(db: Session, bundle: Bundle, name: str, settings: StudySettings
             {"control_of": real.id, "probe": f"other:{control.probe.id}" if control.probe else "silhouette",
              "blur": real.blur},
             plans[real.id], control=True)
+    if gold_probes:  # last, so that each probe can be checked against every other image the study serves
+        look = Look(bundle.load_image(it.image) for it in sorted(shown, key=lambda it: it.id)[:GOLD_LOOK_SAMPLE])
+    for n, (key, (subject, photo)) in enumerate(sorted(gold_probes.items())):
+        served = {image.sha256 for image in images.values()} | \
+            {stored(gallery_file[face]).sha256 for face in gold_plans[key].faces}
+        png, sigma = gold_png(look, bundle.load_image(gallery_file[(subject, photo)]), served, settings.seed + n,
+                              bundle.mode)
+        add(key, subject, (GOLD, GOLD, "none", ""), stored_png(f"gold:{key}", lambda png=png: png), None,
+            {"photo": photo, "probe": f"the photo blurred (sigma {sigma:.2f} px) and contrast-matched to the "
+                                      "study's reconstructions (survey_app/gold.py)"},
+            gold_plans[key], gold=True)
     for number in range(1, settings.runs + 1):
         db.add(Run(study_id=study.id, number=number, status="pending"))
     db.flush()
@@ -236,7 +247,8 @@ def _filler_record(policy, attributes: dict | None) -> dict:
 
 
 def _gold_probes(gallery: dict[str, list[str]], settings: StudySettings) -> dict[str, tuple[str, str]]:
-    """Gold items: a real photo of a subject, whose lineup shows a different photo of the same subject."""
+    """Gold items: a real photo of a subject, whose lineup shows a different photo of the same subject. The photo is
+    shown degraded to look like the study's reconstructions (survey_app/gold.py)."""
     eligible = sorted(s for s, photos in gallery.items() if len(photos) >= 2)
     if settings.gold_items and not eligible:
         raise ImportProblem("gold items need subjects with at least two photos in the gallery")

@@ -61,7 +61,8 @@ def arrival_from(values) -> tuple[Arrival, str]:
         if not value and not required:
             return None
         if not pattern.fullmatch(value):
-            raise ArrivalError(f"{name} must be 1 to 120 letters, digits or . _ - : (got {value[:40]!r})")
+            allowed = ". _ @ -" if pattern is WORKER_ID else ". _ - :"
+            raise ArrivalError(f"{name} must be 1 to 120 letters, digits or {allowed} (got {value[:40]!r})")
         return value
 
     if values.get("PROLIFIC_PID"):
