@@ -18,5 +18,7 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # a HIT can outlast an hour; the token is bound to the signed session anyway
     WTF_CSRF_SSL_STRICT = False  # behind a TLS proxy the Referer check would need the proxy's headers
     FACES_DIR = os.environ.get("MI_FACES_DIR")
+    MTURK_SUBMIT_TO = tuple(u for u in os.environ.get("MI_SURVEY_MTURK_SUBMIT_TO", "").split(",") if u)  # beside
+    # MTurk's own two (worker.py): where else a turkSubmitTo may point, e.g. a test's fake platform
     PROXY_HOPS = int(os.environ.get("MI_SURVEY_PROXY_HOPS", "0"))  # reverse proxies in front (nginx: 1), trusted for
     # the client's scheme and address (X-Forwarded-Proto, -For), so links the server writes say https behind TLS

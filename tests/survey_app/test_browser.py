@@ -55,7 +55,8 @@ def test_chromium_completes_a_hit_by_clicking(served_study):
                 page.screenshot(path=str(ARTIFACTS / "lineup-page.png"), full_page=True)
                 page.reload()  # a reload shows the same task
                 page.wait_for_selector("text=Task 1 of 4")
-            page.locator("button.face").nth(number % 5).dblclick()  # a double click is one answer
+            page.locator("label.face").nth(number % 5).click()  # choose, then confirm
+            page.locator("button.send").dblclick()  # a double click is one answer
         page.wait_for_selector(".completion-code")
         code = page.locator(".completion-code").first.inner_text()
         page.go_back()  # the back button lands on the server's idea of where the worker is, not a stale task
