@@ -64,24 +64,32 @@ PAYMENT_COLUMNS = ["worker", "platform", "platform_assignment", "platform_hit", 
 """One CSV row per HIT (what a platform approves or rejects), with its worker's verdicts."""
 
 
-def suggest(completed: bool, answered: int, tasks: int, worker: dict, min_accuracy: float) -> tuple[str, str]:
+GOLD_TO_JUDGE = 3
+"""Gold answers a worker needs before the payments export suggests rejecting them for their gold answers."""
+
+
+def suggest(completed: bool, answered: int, tasks: int, worker: dict, chance: float) -> tuple[str, str]:
     """Approve or reject one HIT, and why. Pay follows effort, not skill: a finished HIT is approved unless its
-    worker was blocked or failed the gold items (real photos of someone in the lineup, the study's attention
-    check) below the study's skilled_min_accuracy. Whether the worker is skilled is reported, never a reason."""
+    worker was blocked, or answered at least GOLD_TO_JUDGE gold items (real photos of someone in the lineup, if
+    degraded like the reconstructions) and got no more right than picking at random would (``chance``: one in the
+    number of choices), the sign of answering without looking. Whether the worker is skilled is reported, never a
+    reason: a hard study must not cost honest workers their pay."""
     if not completed:
         return "reject", f"the batch was not finished ({answered} of {tasks} tasks answered)"
     if worker["blocked"]:
         return "reject", "the worker is blocked from the study"
     gold, right = worker["gold_answers"], worker["gold_correct"]
-    if gold and right / gold < min_accuracy:
-        return "reject", f"gold items: {right} of {gold} right, below {min_accuracy:.0%}"
-    return "approve", f"finished; gold items: {right} of {gold} right" if gold else "finished; no gold item answered"
+    if gold >= GOLD_TO_JUDGE and right / gold <= chance:
+        return "reject", f"gold items: {right} of {gold} right, no better than chance ({chance:.0%})"
+    if gold:
+        return "approve", f"finished; gold items: {right} of {gold} right"
+    return "approve", "finished; no gold item answered"
 
 
 def payment_rows(db: Session, study: Study) -> list[dict]:
     """Per worker (worker_table's verdicts: gold answers, skilled), their HITs with the platform's ids, completion
     codes, answers and a suggested approve or reject (``suggest``)."""
-    min_accuracy = settings_of(study).skilled_min_accuracy
+    chance = 1 / (5 + settings_of(study).allow_absent)
     workers = {w["worker_id"]: w for w in worker_table(db, study)}
     answers: dict[int, list[dict]] = {}
     for hit_id, item, gold, choice, correct, confidence in db.execute(
@@ -101,7 +109,7 @@ def payment_rows(db: Session, study: Study) -> list[dict]:
         worker = workers[hit.worker_id]
         given = answers.get(hit.id, [])
         suggestion, reason = suggest(hit.completion_code is not None, len(given), tasks.get(hit.id, 0), worker,
-                                     min_accuracy)
+                                     chance)
         entry = out.setdefault(hit.worker_id, {
             "worker": worker["worker"], "answers": worker["tasks"], "gold_answers": worker["gold_answers"],
             "gold_correct": worker["gold_correct"], "skilled": worker["skilled"], "blocked": worker["blocked"],

@@ -233,19 +233,20 @@ def test_the_consent_page_says_what_the_admin_set_and_the_exact_batch(app, clien
 
 
 def test_suggest_approves_effort_not_skill():
-    worker = {"blocked": False, "gold_answers": 4, "gold_correct": 3}
-    assert suggest(True, 10, 10, worker, 0.75)[0] == "approve"
-    assert suggest(True, 10, 10, {**worker, "gold_correct": 2}, 0.75) == ("reject",
-                                                                          "gold items: 2 of 4 right, below 75%")
-    assert suggest(False, 3, 10, worker, 0.75) == ("reject", "the batch was not finished (3 of 10 tasks answered)")
-    assert suggest(True, 10, 10, {**worker, "blocked": True}, 0.75)[0] == "reject"
-    assert suggest(True, 10, 10, {**worker, "gold_answers": 0, "gold_correct": 0}, 0.75)[0] == "approve"
+    worker = {"blocked": False, "gold_answers": 4, "gold_correct": 2}
+    assert suggest(True, 10, 10, worker, 1 / 6) == ("approve", "finished; gold items: 2 of 4 right")  # unskilled
+    assert suggest(True, 10, 10, {**worker, "gold_correct": 0}, 1 / 6) == (
+        "reject", "gold items: 0 of 4 right, no better than chance (17%)")
+    assert suggest(True, 10, 10, {**worker, "gold_answers": 2, "gold_correct": 0}, 1 / 6)[0] == "approve"  # too few
+    assert suggest(False, 3, 10, worker, 1 / 6) == ("reject", "the batch was not finished (3 of 10 tasks answered)")
+    assert suggest(True, 10, 10, {**worker, "blocked": True}, 1 / 6)[0] == "reject"
+    assert suggest(True, 10, 10, {**worker, "gold_answers": 0, "gold_correct": 0}, 1 / 6)[0] == "approve"
 
 
 def test_the_payments_export_by_admin_page_api_and_cli(mturk_app, db, database, bundle_dir):
     app = mturk_app
     make_admin(app)
-    study = new_study(app, bundle_dir, hit_size=2, gold_items=2, gold_per_hit=1)
+    study = new_study(app, bundle_dir, hit_size=2, gold_items=3, gold_per_hit=3)
     good, bad = app.test_client(), app.test_client()
     gold_position = {lid: pos for lid, pos in db.execute(select(Lineup.id, Lineup.target_position)
                                                          .join(Item).where(Item.is_gold))}
@@ -273,7 +274,7 @@ def test_the_payments_export_by_admin_page_api_and_cli(mturk_app, db, database, 
         worker = by_worker[name]
         (hit,) = worker["hits"]
         assert hit["platform"] == "mturk" and hit["platform_assignment"] == assignment and hit["platform_hit"] == "H1"
-        assert hit["suggestion"] == verdict and worker["gold_answers"] == 1 and len(hit["answers"]) == 3
+        assert hit["suggestion"] == verdict and worker["gold_answers"] == 3 and len(hit["answers"]) == 5
         assert hit["completion_code"] == db.scalar(select(Hit.completion_code).join(Worker)
                                                    .where(Worker.external_id == name))
         assert "skilled" in worker
