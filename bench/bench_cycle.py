@@ -61,7 +61,7 @@ from sqlalchemy.orm import Session
 from survey_app.db import make_engine
 from survey_app.importer import create_from_source
 from survey_app.migrate import upgrade
-from survey_app.models import Answer, Assignment, LineupFace, Worker
+from survey_app.models import Answer, Assignment, Worker
 from survey_app.studies import set_run_status
 
 HERE = Path(__file__).resolve().parent
@@ -406,7 +406,6 @@ def check_answers(url: str, acks: list[tuple[str, str]], prefix: str) -> dict:
         sent[token] = choice
     engine = make_engine(url)
     with Session(engine) as db:
-        position = dict(db.execute(select(LineupFace.token, LineupFace.position)).all())
         stored = db.execute(select(Assignment.token, Answer.choice).join(Answer, Answer.assignment_id == Assignment.id)
                             .join(Worker, Worker.id == Answer.worker_id)
                             .where(Worker.external_id.like(f"{prefix}-%"))).all()
@@ -417,7 +416,7 @@ def check_answers(url: str, acks: list[tuple[str, str]], prefix: str) -> dict:
         stored_twice += token in stored_choice
         stored_choice[token] = choice
     lost = sum(token not in stored_choice for token in sent)
-    changed = sum(token in stored_choice and stored_choice[token] != (-1 if choice == "absent" else position[choice])
+    changed = sum(token in stored_choice and stored_choice[token] != (-1 if choice == "absent" else int(choice) - 1)
                   for token, choice in sent.items())
     return {"acknowledged": len(acks), "stored": len(stored), "lost": lost, "changed": changed,
             "duplicated": acked_twice + stored_twice,
