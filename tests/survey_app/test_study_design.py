@@ -199,7 +199,8 @@ def test_a_worker_never_answers_a_control_and_its_real_lineup(app, db, bundle_di
 def confidence_study(app, bundle_dir, **settings):
     study = new_study(app, bundle_dir, hit_size=3, confidence_scale=5, **settings)
     client = app.test_client()
-    assert "say how sure you\nare, from 1 (guessing) to 5 (certain)" in client.get(f"/s/{study.slug}/").text
+    assert "say how sure you are, from 1 (guessing) to 5 (certain)" in " ".join(client.get(f"/s/{study.slug}/").text
+                                                                                  .split())
     join(client, study, "W1")
     return study, client
 
@@ -233,7 +234,7 @@ def test_a_study_that_asks_no_confidence_refuses_one(app, db, bundle_dir, client
     study = new_study(app, bundle_dir, hit_size=3)
     join(client, study, "W1")
     page = client.get(f"/s/{study.slug}/task").text
-    assert 'name="confidence"' not in page and 'button type="submit" name="choice"' in page
+    assert 'name="confidence"' not in page and 'type="radio" name="choice"' in page  # choose, then confirm
     csrf, token, choices = task_form(page)
     refused = client.post(f"/s/{study.slug}/answer",
                           data={"csrf_token": csrf, "assignment": token, "choice": choices[0], "confidence": "3"})
