@@ -138,6 +138,9 @@ class Worker(Base):
     study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"), index=True)
     external_id: Mapped[str] = mapped_column(String(120))
     consented_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    browser: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 of the secret in the signed session of the browser that consented (its CSRF secret): that browser
+    is recognised even when the answer to its consent was lost and it sends the form again."""
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 

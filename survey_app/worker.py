@@ -95,6 +95,12 @@ def _resume_matches(slug: str, worker_id: int, given: str) -> bool:
     return len(normal) == 16 and hmac.compare_digest(normal, resume_code(slug, worker_id).replace("-", ""))
 
 
+def _browser() -> str | None:
+    """This browser's mark: SHA-256 of the random secret its signed session holds (Flask-WTF's CSRF secret)."""
+    secret = session.get("csrf_token")
+    return hashlib.sha256(secret.encode()).hexdigest() if isinstance(secret, str) and secret else None
+
+
 def _session_arrival(slug: str) -> Arrival:
     return Arrival(**session.get("platform", {}).get(slug, {}))
 
@@ -182,14 +188,14 @@ def consent(slug: str):
     query = select(Worker).where(Worker.study_id == study.id, Worker.external_id == external_id)
     worker = db.scalar(query)
     if worker is None:
-        worker = Worker(study_id=study.id, external_id=external_id, consented_at=utcnow())
+        worker = Worker(study_id=study.id, external_id=external_id, consented_at=utcnow(), browser=_browser())
         db.add(worker)
         try:
             db.commit()
         except IntegrityError:  # the same worker's consent, sent twice at once: the other one created them
             db.rollback()
             worker = db.scalar(query)
-            if session.get("workers", {}).get(slug) != worker.id:
+            if not _proves(db, slug, worker, arrival, ""):
                 return _consent_page(db, study, arrival, external_id, ALREADY_STARTED, 403)
     elif not _proves(db, slug, worker, arrival, request.form.get("resume_code", "")):
         return _consent_page(db, study, arrival, external_id, ALREADY_STARTED, 403)
@@ -204,9 +210,13 @@ ALREADY_STARTED = ("This worker ID has already started this study in another bro
 
 def _proves(db, slug: str, worker: Worker, arrival: Arrival, given_code: str) -> bool:
     """Whether this browser may act as ``worker``, who has consented before: it already does (its signed session
-    says so), or it brings their resume code, or a platform assignment already recorded as theirs."""
+    says so, or it is the browser that consented), or it brings their resume code, or a platform assignment already
+    recorded as theirs."""
     if session.get("workers", {}).get(slug) == worker.id:
         return True
+    browser = _browser()
+    if browser and worker.browser and hmac.compare_digest(browser, worker.browser):
+        return True  # the browser that consented, sending its consent again (the first answer was lost)
     if given_code and _resume_matches(slug, worker.id, given_code):
         return True
     return arrival.assignment is not None and platform_hit_taken(db, worker, arrival)

@@ -69,6 +69,19 @@ def test_another_browser_with_a_workers_id_gets_neither_their_code_nor_their_tas
     assert consent(app.test_client(), study, "W2", resume_code=resume).status_code == 403
 
 
+def test_a_consent_whose_answer_was_lost_is_accepted_again_from_the_same_browser(app, client, db, bundle_dir):
+    study = new_study(app, bundle_dir)
+    page = client.get(f"/s/{study.slug}/?workerId=W1").text
+    before = client.get_cookie("session").value  # the browser's session before its consent
+    form = {"csrf_token": csrf_of(page), "worker_id": "W1", "consent": "yes"}
+    assert client.post(f"/s/{study.slug}/consent", data=form).status_code == 303
+    client.set_cookie("session", before)  # the response (and its cookie) never arrived; the form is sent again
+    assert client.post(f"/s/{study.slug}/consent", data=form).status_code == 303
+    assert "Task 1 of" in client.get(f"/s/{study.slug}/task").text
+    assert count(db, "worker") == 1
+    assert consent(app.test_client(), study, "W1", "workerId=W1").status_code == 403  # another browser: no
+
+
 def test_a_prolific_link_records_its_ids_and_finishes_at_the_completion_url(app, client, db, bundle_dir):
     study = new_study(app, bundle_dir, hit_size=2, completion_url="https://app.prolific.com/submissions/complete?cc=C1")
     query = urlencode({"PROLIFIC_PID": "5f0a1b2c3d4e5f6a7b8c9d0e", "STUDY_ID": "st1", "SESSION_ID": "se1"})
