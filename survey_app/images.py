@@ -26,7 +26,7 @@ bp = Blueprint("images", __name__)
 
 
 TOKEN_CACHE = 1 << 18
-"""Tokens whose image id a process remembers (seven an assignment): a few MB."""
+"""Assignments whose lineup, and lineup slots whose image, a process remembers: a few MB each."""
 IMAGE_CACHE_BYTES = 64 << 20
 """PNG bytes a process keeps: a gallery photo is shown in many lineups under many tokens, so images are cached by
 id, bounded by size rather than count (a colour gallery's photos are larger than AT&T's)."""
@@ -63,25 +63,49 @@ def image_tokens(assignment_id: int, faces: int, aux: bool, scope: str = "a") ->
             "faces": [token(str(k + 1)) for k in range(faces)]}
 
 
-def _image_id(token: str, secret: bytes) -> int | None:
-    """The image behind a token, or None for a forged one (checked before any read); the read is outside the writer
-    lock (db.reader), as assignments and images never change."""
+class NotFound(LookupError):
+    """Nothing behind an id: raised rather than returned, so the caches below never remember an absence."""
+
+
+def _read(query) -> int:
+    with database.reader().connect() as connection:
+        found = connection.scalar(query)
+    if found is None:
+        raise NotFound
+    return found
+
+
+@lru_cache(maxsize=TOKEN_CACHE)
+def _lineup_of(app_id: int, assignment_id: int) -> int:
+    """An assignment's lineup, which never changes: the first of a page's images asks, the rest remember."""
+    return _read(select(Assignment.lineup_id).where(Assignment.id == assignment_id))
+
+
+@lru_cache(maxsize=TOKEN_CACHE)
+def _slot_image(app_id: int, lineup_id: int, slot: str) -> int:
+    """The image in a slot of a lineup (its probe ``p``, second image ``x``, or face ``1``-``5``), which never
+    changes, and is shared by every assignment of that lineup."""
+    if slot in "px":
+        return _read(select(Item.aux_image_id if slot == "x" else Item.image_id)
+                     .join(Lineup, Lineup.item_id == Item.id).where(Lineup.id == lineup_id))
+    return _read(select(LineupFace.image_id).where(LineupFace.lineup_id == lineup_id,
+                                                   LineupFace.position == int(slot) - 1))
+
+
+def _image_id(app_id: int, token: str, secret: bytes) -> int | None:
+    """The image behind a token, or None for a forged one (checked before any read); reads are outside the writer
+    lock (db.reader), as assignments, lineups and images never change, and cached per process."""
     match = TOKEN.fullmatch(token)
     if match is None:
         return None
     scope, number, slot, mac = match.groups()
     if not hmac.compare_digest(mac, _mac(secret, f"{scope}{number}.{slot}")):
         return None
-    lineup = select(Assignment.lineup_id).where(Assignment.id == int(number)).scalar_subquery() \
-        if scope == "a" else int(number)
-    if slot in "px":
-        query = select(Item.aux_image_id if slot == "x" else Item.image_id).join(Lineup, Lineup.item_id == Item.id) \
-            .where(Lineup.id == lineup)
-    else:
-        query = select(LineupFace.image_id).where(LineupFace.lineup_id == lineup,
-                                                  LineupFace.position == int(slot) - 1)
-    with database.reader().connect() as connection:
-        return connection.scalar(query)
+    try:
+        lineup = _lineup_of(app_id, int(number)) if scope == "a" else int(number)
+        return _slot_image(app_id, lineup, slot)
+    except NotFound:
+        return None
 
 
 def _png(image_id: int) -> bytes | None:
@@ -112,12 +136,11 @@ class ImageCache:
                 self.used -= len(self.entries.popitem(last=False)[1])
 
 
-_token_ids = lru_cache(maxsize=TOKEN_CACHE)(lambda app_id, token, secret: _image_id(token, secret))
 _images = ImageCache(IMAGE_CACHE_BYTES)
 
 
 def _lookup(app_id: int, token: str) -> bytes | None:
-    image_id = _token_ids(app_id, token, _secret())
+    image_id = _image_id(app_id, token, _secret())
     if image_id is None:
         return None
     png = _images.get((app_id, image_id))
