@@ -22,6 +22,7 @@ from sqlalchemy import select
 from . import db as database
 from .auth import check_login, login_required
 from .export import answer_rows, payment_rows, payments_csv, to_csv
+from .hits import settings_of
 from .importer import ImportProblem, create_from_source
 from .models import Study
 from .settings import StudySettings
@@ -106,7 +107,8 @@ def study(study_id: int):
     db = database.session()
     found = study_or_404(study_id)
     return render_template("admin/study.html", study=found, info=summary(db, found), items=item_progress(db, found),
-                           fixed=StudySettings.FIXED_AT_CREATION, fields=SETTING_FIELDS)
+                           fixed=StudySettings.FIXED_AT_CREATION, fields=SETTING_FIELDS,
+                           current=settings_of(found).as_dict())  # every setting, those added since it was made too
 
 
 @bp.post("/studies/<int:study_id>/settings")
