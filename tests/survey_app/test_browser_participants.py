@@ -192,7 +192,12 @@ def test_mturk_preview_accept_and_submit_to_the_platform(served, browser, platfo
         assert db.scalar(select(func.count()).select_from(Worker)) == 0
     query = urlencode({"workerId": "AWORKER1", "assignmentId": "ASSIGN1", "hitId": "H1",
                        "turkSubmitTo": platform.base})
+    framed = page.context.new_page()  # MTurk shows the page in a frame: it offers to open in its own tab
+    framed.set_content(f'<iframe src="{server.base}/s/{slug}/?{query}" width="900" height="700"></iframe>')
+    framed.frame_locator("iframe").locator("#framed a").wait_for(state="visible")
+    framed.close()
     page.goto(f"{server.base}/s/{slug}/?{query}")
+    assert not page.is_visible("#framed")
     page.check("input[name=consent]")
     page.click("text=Start")
     answer_by_keys(page, 2)
