@@ -20,6 +20,8 @@ from tqdm import tqdm
 from .faces import Faces, Split
 from .models import FaceModel, StackedDAE, build_model
 
+INPUT_INITS = ("random", "span")
+
 
 @dataclass
 class TrainConfig:
@@ -39,8 +41,16 @@ class TrainConfig:
     # span of the training images, so the rest of its initial weights stays as drawn: the attack's gradient sees
     # it as grain (BENCHMARKS.md, "MLP reconstructions"). 1 = the models' own initialisation.
     input_init_scale: float = 1.0
+    # How the layer that reads the pixels starts: "random" (the models' own, the paper's) or "span": random
+    # combinations of the centred training photos (span_init_), so that the layer, and with it the attack's
+    # gradient, stays in the space of faces: SGD only ever adds outer products with training photos. A study
+    # option (BENCHMARKS.md, "First layer started in the training photos' span"): faces, short of the target.
+    input_init: str = "random"
 
     def __post_init__(self) -> None:
+        if self.input_init not in INPUT_INITS:
+            raise ValueError(f"the input layer's initialisation must be one of {', '.join(INPUT_INITS)}, "
+                             f"got {self.input_init!r}")
         if not self.weight_decay >= 0:
             raise ValueError(f"weight decay must be 0 or more, got {self.weight_decay}")
         if not self.input_init_scale >= 0:
@@ -147,16 +157,36 @@ def input_layer(model: FaceModel) -> torch.nn.Linear:
     return next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
 
 
+def span_init_(layer: torch.nn.Linear, photos: torch.Tensor) -> torch.nn.Linear:
+    """Redraw ``layer``'s weights as Gaussian combinations of the centred ``photos`` (one photo a row).
+
+    Each row is then a face-like image (a mix of differences from the mean face), and SGD, whose updates to
+    this layer are outer products with the photos, keeps every row in their span. The rows are scaled so that
+    the pre-activations on the photos spread as much as under the layer's own (Glorot) draw, which the layer
+    must already hold: the hidden units start as far from saturation as in the paper's model.
+    """
+    with torch.no_grad():
+        photos = photos.to(layer.weight)
+        spread = (photos @ layer.weight.T).std()
+        centred = photos - photos.mean(0)
+        weight = torch.randn(layer.out_features, len(photos), device=photos.device) @ centred
+        weight *= spread / (photos @ weight.T).std()
+        layer.weight.copy_(weight)
+    return layer
+
+
 def train_model(architecture: str, faces: Faces, split: Split, cfg: TrainConfig, device: str = "cpu",
                 **model_config) -> tuple[FaceModel, TrainResult]:
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     model = build_model(architecture, **model_config).to(device)
+    train_idx, val_idx = split.indices(faces, "train"), split.indices(faces, "validation")
+    x = torch.from_numpy(faces.flat(train_idx)).to(device)
+    if cfg.input_init == "span":
+        span_init_(input_layer(model), x)
     if cfg.input_init_scale != 1.0:
         with torch.no_grad():
             input_layer(model).weight.mul_(cfg.input_init_scale)
-    train_idx, val_idx = split.indices(faces, "train"), split.indices(faces, "validation")
-    x = torch.from_numpy(faces.flat(train_idx)).to(device)
     y = torch.from_numpy(faces.labels[train_idx]).to(device)
     xv = torch.from_numpy(faces.flat(val_idx)).to(device)
     yv = torch.from_numpy(faces.labels[val_idx]).to(device)
