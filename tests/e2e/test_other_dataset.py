@@ -67,7 +67,8 @@ def test_another_dataset_through_the_whole_pipeline(other_dataset, tmp_path):
                     png = Image.open(io.BytesIO(page.request.get(f"{server.base}{src}").body()))
                     rgb = np.asarray(png.convert("RGB"), dtype=float)
                     assert png.mode == "RGB" and rgb[..., 0].mean() > rgb[..., 2].mean() + 10  # the sepia kept
-                page.locator("button.face").nth(number % 5).click()
+                page.locator("label.face").nth(number % 5).click()  # choose, then confirm
+                page.locator("button.send").click()
             page.wait_for_selector(".completion-code")
             browser.close()
         log = run("simulate", "other", "--database", url, "--workers", "6", "--hits-per-worker", "2",
