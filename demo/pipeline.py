@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -329,7 +330,8 @@ def study_progress(plan: DemoPlan) -> tuple[str, int, int]:
 
 def run_simulated_panel(plan: DemoPlan, state: State, server: ServerProcess) -> None:
     """Rounds of bots until every run has its answers. An interrupted round is re-run with the same bots, who
-    log in again and finish the HITs they held (their lineups would otherwise wait for the HITs to expire)."""
+    log in again with the resume codes they kept (in the demo's state) and finish the HITs they held (their
+    lineups would otherwise wait for the HITs to expire)."""
     panel_csv = plan.work / "panel.csv"
     slug, items, remaining = study_progress(plan)
     if remaining == 0:
@@ -349,7 +351,16 @@ def run_simulated_panel(plan: DemoPlan, state: State, server: ServerProcess) -> 
             state.save()
         say(f"- simulated panel, round {round_ + 1}: {count} bots for {remaining} answers")
         panel = personas(count, plan.seed * 1000 + round_, prefix=f"bot{round_ + 1}")
-        results = run_panel(server.base, slug, panel, plan.hits_per_worker, plan.concurrency, remaining)
+        codes = state.data.setdefault("resume_codes", {})
+        saving = threading.Lock()
+
+        def keep(worker: str, code: str) -> None:  # at once, so an interruption cannot lose it
+            with saving:
+                codes[worker] = code
+                state.save()
+
+        results = run_panel(server.base, slug, panel, plan.hits_per_worker, plan.concurrency, remaining,
+                            resume_codes=dict(codes), on_resume_code=keep)
         errors = [r for r in results if r.error]
         if errors:
             raise DemoError(f"{len(errors)} bots stopped on an error, e.g. {errors[0].error}")

@@ -119,7 +119,8 @@ class _Page(HTMLParser):
         self.confidences: list[str] = []  # the points of the confidence scale, when the study asks
         self.images: dict[str, str] = {}  # alt -> src
         self.codes: list[str] = []
-        self._in_code = False
+        self.resume_codes: list[str] = []  # the code that lets this worker continue in another browser
+        self._in_code: list[str] | None = None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -132,15 +133,17 @@ class _Page(HTMLParser):
         elif tag == "img":
             self.images[a.get("alt", "")] = a.get("src", "")
         elif tag == "code" and "completion-code" in (a.get("class") or ""):
-            self._in_code = True
+            self._in_code = self.codes
+        elif tag == "code" and "resume-code" in (a.get("class") or ""):
+            self._in_code = self.resume_codes
 
     def handle_data(self, data):
-        if self._in_code:
-            self.codes.append(data.strip())
+        if self._in_code is not None and data.strip():
+            self._in_code.append(data.strip())
 
     def handle_endtag(self, tag):
         if tag == "code":
-            self._in_code = False
+            self._in_code = None
 
 
 def parse(html: str) -> _Page:
@@ -150,10 +153,14 @@ def parse(html: str) -> _Page:
 
 
 class Bot:
-    """One simulated worker with its own cookie jar, taking up to ``hits`` HITs."""
+    """One simulated worker with its own cookie jar, taking up to ``hits`` HITs. Like a person, it keeps the resume
+    code its pages show (``on_resume_code``), and a bot that comes back in a new cookie jar (the demo after an
+    interruption) brings it (``resume_code``) to continue as itself."""
 
     def __init__(self, base_url: str, slug: str, persona: Persona, hits: int, timeout: float = 60.0,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, resume_code: str | None = None,
+                 on_resume_code=lambda worker, code: None) -> None:
+        self.resume_code, self.on_resume_code = resume_code, on_resume_code
         self.base = base_url.rstrip("/") + "/"
         self.stop = stop or threading.Event()
         self.slug = slug
@@ -207,12 +214,15 @@ class Bot:
         if "worker_id" in page.inputs:  # the consent page (a bot's new cookie jar is never logged in)
             response = self._post(f"/s/{self.slug}/consent", {
                 "csrf_token": page.inputs.get("csrf_token", ""), "worker_id": self.persona.worker_id,
-                "consent": "yes"})
+                "consent": "yes", **({"resume_code": self.resume_code} if self.resume_code else {})})
         while True:
             if self.stop.is_set():
                 result.stopped = "interrupted"
                 return
             page = parse(response.text)
+            if page.resume_codes and page.resume_codes[0] != self.resume_code:
+                self.resume_code = page.resume_codes[0]
+                self.on_resume_code(self.persona.worker_id, self.resume_code)
             if not page.choices:
                 result.codes = page.codes
                 if "/done" in response.url and len(page.codes) < self.hits:
@@ -243,10 +253,12 @@ class Bot:
 
 
 def run_panel(base_url: str, slug: str, panel: list[Persona], hits_per_worker: int = 3, concurrency: int = 8,
-              expected_answers: int | None = None, progress: bool = True) -> list[BotResult]:
+              expected_answers: int | None = None, progress: bool = True, resume_codes: dict | None = None,
+              on_resume_code=lambda worker, code: None) -> list[BotResult]:
     """Send the panel through the study, ``concurrency`` bots at a time; each stops after
     ``hits_per_worker`` HITs or when the study has no work for it. Ctrl-C stops every bot after its current
-    answer (what it answered is stored; the rest of its HIT waits for the same bot to log in again)."""
+    answer (what it answered is stored; the rest of its HIT waits for the same bot to log in again, with the
+    resume code it kept: ``resume_codes`` worker -> code, reported as learnt to ``on_resume_code``)."""
     lock, stop = threading.Lock(), threading.Event()
     bar = tqdm(total=expected_answers, desc="simulated panel", unit="answer", disable=not progress)
 
@@ -256,7 +268,9 @@ def run_panel(base_url: str, slug: str, panel: list[Persona], hits_per_worker: i
 
     pool = ThreadPoolExecutor(max_workers=concurrency)
     try:
-        return list(pool.map(lambda p: Bot(base_url, slug, p, hits_per_worker, stop=stop).run(tick), panel))
+        return list(pool.map(lambda p: Bot(base_url, slug, p, hits_per_worker, stop=stop,
+                                           resume_code=(resume_codes or {}).get(p.worker_id),
+                                           on_resume_code=on_resume_code).run(tick), panel))
     except BaseException:
         stop.set()
         raise
