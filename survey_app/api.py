@@ -189,26 +189,23 @@ def worker_action(study_id: int, worker_id: int, action: str):
     return jsonify(worker=worker.external_id, blocked=worker.blocked)
 
 
-@bp.get("/studies/<int:study_id>/answers")
-@token_required
-def answers(study_id: int):
+def _table(study_id: int, rows_of, csv_of) -> Response:
+    """A study's rows as JSON, or as CSV with ``?format=csv``; any other format is refused before any read."""
     fmt = request.args.get("format", "json")
     if fmt not in ANSWER_FORMATS:
         abort(400, f"format must be {' or '.join(ANSWER_FORMATS)}, got {fmt!r}")
-    rows = answer_rows(database.session(), _study(study_id))
-    if fmt == "csv":
-        return Response(to_csv(rows), mimetype="text/csv")
-    return jsonify(rows)
+    rows = rows_of(database.session(), _study(study_id))
+    return Response(csv_of(rows), mimetype="text/csv") if fmt == "csv" else jsonify(rows)
+
+
+@bp.get("/studies/<int:study_id>/answers")
+@token_required
+def answers(study_id: int):
+    return _table(study_id, answer_rows, to_csv)
 
 
 @bp.get("/studies/<int:study_id>/payments")
 @token_required
 def payments(study_id: int):
     """Per worker: HITs, platform ids, codes, answers, gold and skilled verdicts, a suggested approve or reject."""
-    fmt = request.args.get("format", "json")
-    if fmt not in ANSWER_FORMATS:
-        abort(400, f"format must be {' or '.join(ANSWER_FORMATS)}, got {fmt!r}")
-    rows = payment_rows(database.session(), _study(study_id))
-    if fmt == "csv":
-        return Response(payments_csv(rows), mimetype="text/csv")
-    return jsonify(rows)
+    return _table(study_id, payment_rows, payments_csv)

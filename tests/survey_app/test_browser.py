@@ -17,13 +17,13 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture
-def served_study(tmp_path, bundle_dir):
+def serve_study(tmp_path, bundle_dir, name: str, settings: dict):
+    """A study with run 1 open, on a real server: yields (server, slug, engine)."""
     url = f"sqlite:///{tmp_path / 'survey.db'}"
     upgrade(url)
     engine = create_engine(url)
     with Session(engine) as db:
-        study = create_study(db, load_bundle(bundle_dir), "browser", settings_from({"hit_size": 4}), "test")
+        study = create_study(db, load_bundle(bundle_dir), name, settings_from(settings), "test")
         set_run_status(db, study, 1, "open")
         db.commit()
         slug = study.slug
@@ -31,6 +31,11 @@ def served_study(tmp_path, bundle_dir):
     yield server, slug, engine
     server.stop()
     engine.dispose()
+
+
+@pytest.fixture
+def served_study(tmp_path, bundle_dir):
+    yield from serve_study(tmp_path, bundle_dir, "browser", {"hit_size": 4})
 
 
 @pytest.mark.slow
@@ -71,19 +76,7 @@ def test_chromium_completes_a_hit_by_clicking(served_study):
 
 @pytest.fixture
 def rated_study(tmp_path, bundle_dir):
-    url = f"sqlite:///{tmp_path / 'survey.db'}"
-    upgrade(url)
-    engine = create_engine(url)
-    with Session(engine) as db:
-        study = create_study(db, load_bundle(bundle_dir), "rated",
-                             settings_from({"hit_size": 2, "confidence_scale": 5}), "test")
-        set_run_status(db, study, 1, "open")
-        db.commit()
-        slug = study.slug
-    server = Server(url, workers=1, threads=4)
-    yield server, slug, engine
-    server.stop()
-    engine.dispose()
+    yield from serve_study(tmp_path, bundle_dir, "rated", {"hit_size": 2, "confidence_scale": 5})
 
 
 @pytest.mark.slow
