@@ -204,8 +204,8 @@ def attack(model, checkpoint, models_dir, labels, access, countermeasure, blur, 
             raise click.BadParameter(str(exc), param_hint="--prior") from None
     est_params = {"h": fd_step} if estimator == "fd" else {"sigma": nes_sigma, "samples": nes_samples}
     request = AttackRequest(Path(checkpoint) if checkpoint else Path(models_dir) / f"{model}.pt",
-                            parse_labels(labels, limit=None), access, countermeasure, blur, config, estimator, est_params,
-                            deblur_mu, check_device(device), seed, preset=preset, door=door)
+                            parse_labels(labels, limit=None), access, countermeasure, blur, config, estimator,
+                            est_params, deblur_mu, check_device(device), seed, preset=preset, door=door)
     output = run_attack(request, faces_dir=faces_dir)
     save_to_bundle(output, out_dir, append=not replace)
     target = output.config.gamma

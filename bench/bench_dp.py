@@ -122,7 +122,8 @@ def main() -> None:
     checkpoints += [models_dir / checkpoint_name(a, PrivacyConfig(e)) for a in archs for e in epsilons]
     tag = "-".join(archs)
     table = []
-    recogniser = Recogniser(att_references(faces, Split.make(0)))  # the deep judge's gallery descriptors take minutes: computed once
+    # the deep judge's gallery descriptors take minutes: computed once
+    recogniser = Recogniser(att_references(faces, Split.make(0)))
     for preset in args.presets.split(","):
         bundle_dir = args.work / ("bundle" if preset == "paper" else f"bundle-{preset}")
         attack_all(checkpoints, bundle_dir, faces, preset)
