@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -82,10 +83,15 @@ class Faces:
         images = self.images if index is None else self.images[index]
         return images.reshape(len(images), -1)
 
+    @cached_property
+    def _index(self) -> dict[tuple[int, int], int]:
+        return {(int(label), int(number)): k for k, (label, number) in enumerate(zip(self.labels, self.numbers))}
+
     def index_of(self, label: int, number: int) -> int:
+        """Where (identity, photo number) sits in ``images``: a lookup, since a split asks it once a photo."""
         if self.identities is None:
             return label * IMAGES_PER_SUBJECT + number - 1
-        return int(np.flatnonzero((self.labels == label) & (self.numbers == number))[0])
+        return self._index[(label, number)]
 
 
 def load_gallery_faces(source: str | os.PathLike, size: tuple[int, int]) -> Faces:

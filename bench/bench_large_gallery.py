@@ -36,7 +36,15 @@ from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cycle import PAPER, RESULTS, check_answers, fresh_database, run_crowd, start_server  # noqa: E402
+from bench_cycle import (  # noqa: E402
+    PAPER,
+    RESULTS,
+    check_answers,
+    fresh_database,
+    percentiles,
+    run_crowd,
+    start_server,
+)
 
 from mi_harness.convert import convert  # noqa: E402
 from mi_harness.galleries import default_gallery_dir, from_folder  # noqa: E402
@@ -102,16 +110,12 @@ def measure(kind: str, label: str, source: dict, args, workdir: Path) -> dict:
         drop()
     result = {"database": kind, "study": label, "create_s": round(seconds, 2),
               "cycles_per_s": round(cycle["counts"]["answers_in_window"] / args.seconds, 1),
-              "answer_p95_ms": _p95(cycle["latency_us"].get("answer", [])),
-              "page_p95_ms": _p95(cycle["latency_us"].get("page", [])),
+              "answer_p95_ms": percentiles(cycle["latency_us"].get("answer", [])).get("p95_ms"),
+              "page_p95_ms": percentiles(cycle["latency_us"].get("page", [])).get("p95_ms"),
               "lost": answers["lost"] + answers["changed"], "duplicated": answers["duplicated"],
               "load_average": os.getloadavg()}
     print(json.dumps(result), flush=True)
     return result
-
-
-def _p95(samples_us: list[int]) -> float | None:
-    return round(float(np.percentile(samples_us, 95)) / 1000, 1) if samples_us else None
 
 
 def main() -> None:

@@ -125,14 +125,11 @@ def create_study(db: Session, bundle: Bundle, name: str, settings: StudySettings
     if settings.problems():
         raise ImportProblem("; ".join(settings.problems()))
 
-    gallery: dict[str, list[str]] = {}
-    gallery_file: dict[tuple[str, str], str] = {}
+    gallery: dict[str, list[str]] = {}  # subject -> its photos, named by their bundle path
     roles: dict[str, str] = {}
     for g in bundle.gallery:
-        key = g.image
-        gallery.setdefault(g.subject, []).append(key)
-        gallery_file[(g.subject, key)] = g.image
-        roles[key] = g.role
+        gallery.setdefault(g.subject, []).append(g.image)
+        roles[g.image] = g.role
     if not gallery:
         raise ImportProblem("the bundle has no gallery: lineups need real photos of the subjects")
 
@@ -184,7 +181,7 @@ def create_study(db: Session, bundle: Bundle, name: str, settings: StudySettings
         db.flush()
         for position, (subject_, photo) in enumerate(plan.faces):
             db.add(LineupFace(lineup_id=lineup.id, position=position, subject=subject_,
-                              image_id=stored(gallery_file[(subject_, photo)]).id, token=token()))
+                              image_id=stored(photo).id, token=token()))
 
     for it in sorted(shown, key=lambda it: it.id):
         add(it.id, it.subject, _condition(it), stored(it.image), it.aux_image,
@@ -205,8 +202,8 @@ def create_study(db: Session, bundle: Bundle, name: str, settings: StudySettings
         look = Look(bundle.load_image(it.image) for it in sorted(shown, key=lambda it: it.id)[:GOLD_LOOK_SAMPLE])
     for n, (key, (subject, photo)) in enumerate(sorted(gold_probes.items())):
         served = {image.sha256 for image in images.values()} | \
-            {stored(gallery_file[face]).sha256 for face in gold_plans[key].faces}
-        png, sigma = gold_png(look, bundle.load_image(gallery_file[(subject, photo)]), served, settings.seed + n,
+            {stored(photo_).sha256 for _, photo_ in gold_plans[key].faces}
+        png, sigma = gold_png(look, bundle.load_image(photo), served, settings.seed + n,
                               bundle.mode)
         add(key, subject, (GOLD, GOLD, "none", ""), stored_png(f"gold:{key}", lambda png=png: png), None,
             {"photo": photo, "probe": f"the photo blurred (sigma {sigma:.2f} px) and contrast-matched to the "
