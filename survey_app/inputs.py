@@ -88,7 +88,8 @@ def screen_request() -> None:
     places += [("header", text) for item in request.headers.items() for text in item]
     auth = request.authorization
     if auth is not None:
-        places += [("authorization", text) for text in (*auth.parameters.values(), auth.token or "")]
+        # a parameter without a value (``Authorization: x a,b=``) parses to None: there is no text to check
+        places += [("authorization", text or "") for text in (*auth.parameters.values(), auth.token)]
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         places += [("form field", text) for item in request.form.items(multi=True) for text in item]
         places += [("file name", f.filename or "") for f in request.files.values()]
