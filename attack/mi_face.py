@@ -21,6 +21,15 @@ gradient by its root mean square, so every step moves a pixel by lambda on avera
 ``confidence_term="log"`` replaces the paper's 1 - f~ by -log f~ (the cross-entropy), whose gradient does not
 vanish where f~ is tiny: an image prior in AUXTERM is then weighed against the model's evidence rather than
 against a gradient of 1e-7, which would leave the prior alone to flatten the image back to x_0.
+
+Two white-box options shape the gradient instead of adding a competing cost (pixel attack spaces only):
+``grad_blur`` smooths grad c with a Gaussian of that many pixels before each step, and ``jitter`` takes the
+gradient at the image shifted by up to that many pixels (a fresh random shift each step, shifted back). Both are
+the feature-visualisation answer to adversarial grain (Olah et al. 2017, "Feature Visualization"; Mordvintsev et
+al. 2015): blur is a preconditioner that favours the low frequencies a face is made of, and jitter makes grain
+that works only at one exact pixel position useless. Unlike a prior in AUXTERM, neither is rescaled to a full
+step by the normalized step once -log f~ saturates (BENCHMARKS.md, "First layer started in the training
+photos' span"), since they change the direction of the model's own gradient, not what is minimised.
 """
 from __future__ import annotations
 
@@ -29,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Protocol
 
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from .faces import HEIGHT, WIDTH
@@ -61,6 +71,9 @@ class MIFaceConfig:
     start_value: float = 0.0
     tv_weight: float = 0.0  # an image prior in AUXTERM: weight of the image's total variation, 0 = none (paper)
     confidence_term: str = "linear"  # linear: c = 1 - f~ + AUXTERM (paper); log: c = -log f~ + AUXTERM
+    grad_blur: float = 0.0  # Gaussian sigma (pixels) applied to grad c before each step; 0 = none (paper)
+    jitter: int = 0  # white-box: gradient taken at x rolled by a random shift of up to this many pixels; 0 = none
+    jitter_seed: int = 0  # the shifts' random generator, so that a run can be repeated
 
     def __post_init__(self) -> None:
         problems = []
@@ -88,6 +101,10 @@ class MIFaceConfig:
         elif self.confidence_term == "log" and self.stop_rule == "cost":
             problems.append("stop_rule cost compares 1 - f~ with gamma: with confidence_term log use the "
                             "confidence or none stop rule")
+        if not self.grad_blur >= 0:
+            problems.append(f"grad_blur must be 0 (none) or a positive sigma in pixels, got {self.grad_blur}")
+        if self.jitter < 0:
+            problems.append(f"jitter must be 0 (none) or a positive number of pixels, got {self.jitter}")
         if self.query_budget is not None and self.query_budget < 1:
             problems.append(f"query_budget must be positive, got {self.query_budget}")
         if problems:
@@ -123,6 +140,16 @@ class MIFace:
                 raise ValueError(f"an image prior needs the image's shape: {image_shape[0]}x{image_shape[1]} is "
                                  f"not the model's {api.pixels} pixels")
             self.prior = ImagePrior(self.config.tv_weight, api.decode, *image_shape)
+        self.image_shape = image_shape
+        if self.config.grad_blur or self.config.jitter:
+            if image_shape[0] * image_shape[1] != api.pixels or api.attack_dim != api.pixels:
+                raise ValueError("gradient blur and jitter act on images: they need a pixel attack space (softmax, "
+                                 f"MLP) of {image_shape[0]}x{image_shape[1]} pixels")
+            if self.config.jitter and estimator is not None:
+                raise ValueError("jitter shifts the image the white-box gradient is taken at: a black-box "
+                                 "attacker's estimate is not given it")
+        self.blur_kernel = gaussian_kernel(self.config.grad_blur) if self.config.grad_blur else None
+        self.jitter_generator: torch.Generator | None = None
         self.process = process
         self.estimator = estimator
         if estimator is None and self.config.query_budget is not None:
@@ -150,6 +177,7 @@ class MIFace:
             start = torch.full((n, api.pixels), cfg.start_value)
         with torch.no_grad():
             x = api.encode(start.to(device).float()).clone()  # never write into the caller's tensor
+        self.jitter_generator = torch.Generator().manual_seed(cfg.jitter_seed) if cfg.jitter else None
 
         # Per-row results, filled in when a row stops.
         queries = [0] * n
@@ -187,6 +215,8 @@ class MIFace:
                    disable=not self.show_progress)
         i = 0
         for i in range(1, cfg.alpha + 1):
+            if self.blur_kernel is not None:
+                grad = blur_rows(grad, self.blur_kernel, *self.image_shape)
             if cfg.step == "normalized":  # every coordinate moves lambda on average (root mean square)
                 grad = grad / grad.pow(2).mean(1, keepdim=True).sqrt().clamp_min(1e-30)
             xa = xa - cfg.lam * grad
@@ -257,7 +287,17 @@ class MIFace:
         (all of it for a white-box attacker, only the AUXTERM's for a black-box one)."""
         api = self.api
         grad = None
-        if self.estimator is None:
+        if self.estimator is None and self.jitter_generator is not None:
+            probs = api.query(x)  # f~ and the cost at x itself; the gradient at a shifted copy
+            dy, dx = (int(v) for v in torch.randint(-self.config.jitter, self.config.jitter + 1, (2,),
+                                                    generator=self.jitter_generator))
+            _, grad_f = api.confidences_and_gradient(roll_rows(x, dy, dx, *self.image_shape), labels)
+            grad_f = roll_rows(grad_f, -dy, -dx, *self.image_shape)
+            if self.config.confidence_term == "log":
+                grad = -grad_f / self._unprotected(x, labels, probs).clamp_min(LOG_FLOOR)[:, None]
+            else:
+                grad = -grad_f
+        elif self.estimator is None:
             probs, grad_f = api.confidences_and_gradient(x, labels)
             if self.config.confidence_term == "log":  # grad(-log f) = -grad f / f, f the unprotected confidence
                 grad = -grad_f / self._unprotected(x, labels, probs).clamp_min(LOG_FLOOR)[:, None]
@@ -311,3 +351,26 @@ class MIFace:
         if self.process is not None and hasattr(self.process, "params"):
             params["process"] = {"name": "process-dae", **self.process.params()}
         return params
+
+
+def gaussian_kernel(sigma: float) -> torch.Tensor:
+    """A normalised 1-D Gaussian over +-3 sigma (at least one pixel either side)."""
+    radius = max(1, int(3 * sigma + 0.5))
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    return kernel / kernel.sum()
+
+
+def blur_rows(rows: torch.Tensor, kernel: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Separable Gaussian blur of each flattened image in ``rows``; edges replicated so borders are not darkened."""
+    radius = len(kernel) // 2
+    grid = rows.reshape(len(rows), 1, height, width)
+    k = kernel.to(rows)
+    grid = F.conv2d(F.pad(grid, (radius, radius, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
+    grid = F.conv2d(F.pad(grid, (0, 0, radius, radius), mode="replicate"), k.view(1, 1, -1, 1))
+    return grid.reshape(len(rows), height * width)
+
+
+def roll_rows(rows: torch.Tensor, dy: int, dx: int, height: int, width: int) -> torch.Tensor:
+    """Each flattened image in ``rows`` shifted cyclically by dy rows and dx columns."""
+    return torch.roll(rows.reshape(len(rows), height, width), shifts=(dy, dx), dims=(1, 2)).reshape(len(rows), -1)
