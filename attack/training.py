@@ -46,11 +46,19 @@ class TrainConfig:
     # gradient, stays in the space of faces: SGD only ever adds outer products with training photos. A study
     # option (BENCHMARKS.md, "First layer started in the training photos' span"): faces, short of the target.
     input_init: str = "random"
+    # With input_init "span": start the layer in the span of only the photos' top principal components (0 = all
+    # of them). What a few components hold is a face's coarse shape; the rest, each photo's own detail. A study
+    # option too: SGD still adds outer products with every photo.
+    input_init_rank: int = 0
 
     def __post_init__(self) -> None:
         if self.input_init not in INPUT_INITS:
             raise ValueError(f"the input layer's initialisation must be one of {', '.join(INPUT_INITS)}, "
                              f"got {self.input_init!r}")
+        if self.input_init_rank < 0:
+            raise ValueError(f"the input layer's initial rank must be 0 (all photos) or more, got {self.input_init_rank}")
+        if self.input_init_rank and self.input_init != "span":
+            raise ValueError("an initial rank applies to the span initialisation only (input_init='span')")
         if not self.weight_decay >= 0:
             raise ValueError(f"weight decay must be 0 or more, got {self.weight_decay}")
         if not self.input_init_scale >= 0:
@@ -157,18 +165,22 @@ def input_layer(model: FaceModel) -> torch.nn.Linear:
     return next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
 
 
-def span_init_(layer: torch.nn.Linear, photos: torch.Tensor) -> torch.nn.Linear:
+def span_init_(layer: torch.nn.Linear, photos: torch.Tensor, rank: int = 0) -> torch.nn.Linear:
     """Redraw ``layer``'s weights as Gaussian combinations of the centred ``photos`` (one photo a row).
 
     Each row is then a face-like image (a mix of differences from the mean face), and SGD, whose updates to
     this layer are outer products with the photos, keeps every row in their span. The rows are scaled so that
     the pre-activations on the photos spread as much as under the layer's own (Glorot) draw, which the layer
-    must already hold: the hidden units start as far from saturation as in the paper's model.
+    must already hold: the hidden units start as far from saturation as in the paper's model. ``rank`` > 0 keeps
+    only the centred photos' top ``rank`` principal components (their best rank-``rank`` approximation).
     """
     with torch.no_grad():
         photos = photos.to(layer.weight)
         spread = (photos @ layer.weight.T).std()
         centred = photos - photos.mean(0)
+        if rank:
+            u, s, vh = torch.linalg.svd(centred, full_matrices=False)
+            centred = (u[:, :rank] * s[:rank]) @ vh[:rank]
         weight = torch.randn(layer.out_features, len(photos), device=photos.device) @ centred
         weight *= spread / (photos @ weight.T).std()
         layer.weight.copy_(weight)
@@ -183,7 +195,7 @@ def train_model(architecture: str, faces: Faces, split: Split, cfg: TrainConfig,
     train_idx, val_idx = split.indices(faces, "train"), split.indices(faces, "validation")
     x = torch.from_numpy(faces.flat(train_idx)).to(device)
     if cfg.input_init == "span":
-        span_init_(input_layer(model), x)
+        span_init_(input_layer(model), x, cfg.input_init_rank)
     if cfg.input_init_scale != 1.0:
         with torch.no_grad():
             input_layer(model).weight.mul_(cfg.input_init_scale)

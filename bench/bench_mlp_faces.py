@@ -56,6 +56,10 @@ TRAINED = {
     "init-0.1": {"input_init_scale": 0.1, "max_epochs": 60},
     "span": {"input_init": "span"},
     "span-0.1": {"input_init": "span", "input_init_scale": 0.1, "max_epochs": 100},
+    # issue 9 item 4's follow-ups: the span start from the photos' top 40 principal components only, and the span
+    # start with weight decay (5e-3 over ~2100 steps leaves exp(-1.07) = 34% of the start)
+    "span-k40": {"input_init": "span", "input_init_rank": 40},
+    "span-wd-5e-3": {"input_init": "span", "weight_decay": 5e-3},
 }
 
 # The trained variants are attacked with the normalized step so that the vanishing gradient (d) does not confound

@@ -57,3 +57,22 @@ def test_the_paper_mlp_is_still_the_default(setting):
 def test_an_unknown_initialisation_is_refused():
     with pytest.raises(ValueError, match="initialisation must be one of random, span, got 'pca'"):
         TrainConfig(input_init="pca")
+
+
+def test_a_rank_limited_span_init_lies_in_the_top_principal_components(setting):
+    _, _, train, _ = setting
+    centred = (train - train.mean(0)).double()
+    top = torch.linalg.svd(centred, full_matrices=False).Vh[:20]  # the first 20 principal directions
+    torch.manual_seed(0)
+    layer = span_init_(input_layer(build_model("mlp", hidden=HIDDEN)).requires_grad_(False), train, rank=20)
+    assert outside_share(layer.weight, top) < 1e-4
+    torch.manual_seed(0)
+    full = span_init_(input_layer(build_model("mlp", hidden=HIDDEN)).requires_grad_(False), train)
+    assert outside_share(full.weight, top) > 0.3  # all 280 photos reach well past their top 20 components
+
+
+@pytest.mark.parametrize("kwargs,message", [({"input_init_rank": -1}, "initial rank must be 0"),
+                                            ({"input_init_rank": 20}, "span initialisation only")])
+def test_a_bad_initial_rank_is_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kwargs)
