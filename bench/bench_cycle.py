@@ -11,10 +11,11 @@ its defaults (cores + 1 processes x 4 threads). Then, for --seconds each, measur
 1. /hello, the same server's bare endpoint, driven by wrk (Debian's, two threads, --people connections): the ceiling;
 2. reload: --people simulated workers join (the link with a workerId, consent) and reload their task page as
    fast as the server answers: page views per second;
-3. cycle: --people workers loop as people do, with no think time: the task page, its 6-7 images (the style sheet
-   and script once, as a browser cache keeps them), the answer; after each HIT of 10 the done page and "take
-   another batch"; after 3 HITs a new person (a new workerId, no cookie) takes the place. Cycles per second are
-   answers acknowledged (303) in the measured window.
+3. cycle: --people workers loop as people do, with no think time: the task page, its 6-7 images (inline in the
+   page since issue 14; fetched one by one from the older code's /img/ URLs, so the code before can be measured by
+   the same client), the style sheet and script once (as a browser cache keeps them), the answer; after each HIT
+   of 10 the done page and "take another batch"; after 3 HITs a new person (a new workerId, no cookie) takes the
+   place. Cycles per second are answers acknowledged (303) in the measured window.
 
 The simulated workers are an asyncio client in this process (wrk's Lua scripting cannot keep a cookie and a page
 per connection reliably: Debian's wrk 4.1.0 corrupted strings and crashed under such a script). Each worker has
@@ -227,6 +228,7 @@ CSRF = re.compile(rb'name="csrf_token" value="([^"]+)"')
 HIDDEN = re.compile(rb'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 CHOICE = re.compile(rb'name="choice" value="([^"]+)"')
 IMAGE = re.compile(rb'src="(/img/[^"]+)"')
+INLINE_IMAGE = re.compile(rb'src="data:image/png;base64,')
 STATIC = re.compile(rb'"(/static/[^"]+)"')
 
 
@@ -317,6 +319,8 @@ class Crowd:
                 static_fetched = True
                 for asset in STATIC.findall(page):
                     await self.send(connection, "static", "GET", asset.decode(), jar)
+            if len(IMAGE.findall(page)) + len(INLINE_IMAGE.findall(page)) < 6:
+                self.note("task page: fewer than six images")
             for image in IMAGE.findall(page):
                 status, _, _ = await self.send(connection, "image", "GET", image.decode(), jar)
                 if status != 200:

@@ -69,10 +69,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.before_request(inputs.screen_request)
     csrf.init_app(app)
 
-    from . import admin, api, errors, images, worker
+    from . import admin, api, errors, worker
 
     app.register_blueprint(worker.bp)
-    app.register_blueprint(images.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # the API authenticates with a bearer token, never with the cookie

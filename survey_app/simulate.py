@@ -1,7 +1,7 @@
 """A simulated panel: worker bots that take a study through its real HTTP pages, as people would.
 
 A bot arrives by the study's link, consents, answers one lineup per page and collects a completion code per HIT; it
-sees only what a person sees (the pages and the images they link to), never the database. It looks at a lineup
+sees only what a person sees (the pages and the images in them), never the database. It looks at a lineup
 through ``perception``: an observer limited to the face band and to human efficiency for faces, so it cannot read a
 faint face out of grain the way pixel correlation does, and a blank or pure-noise image tells it nothing; where a
 study asks how sure it is, it rates its confidence from the same evidence as its choice. It answers a control
@@ -14,6 +14,7 @@ observer model recognises.
 """
 from __future__ import annotations
 
+import base64
 import io
 import random
 import threading
@@ -195,7 +196,11 @@ class Bot:
         return response
 
     def _image(self, src: str) -> np.ndarray:
-        data = self._get(src).content
+        """The pixels of an image the page shows inline (a data: URI, as survey_app.images writes them)."""
+        head, _, payload = src.partition(",")
+        if head != "data:image/png;base64" or not payload:
+            raise PanelError(f"the page shows an image that is not an inline PNG: {src[:60]!r}")
+        data = base64.b64decode(payload)
         return np.asarray(Image.open(io.BytesIO(data)).convert("L"), dtype=np.float64) / 255.0
 
     def run(self, on_answer=lambda: None) -> BotResult:

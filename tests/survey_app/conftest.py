@@ -2,6 +2,7 @@
 the machine's PostgreSQL (a schema of its own in database ``test`` for every test), the app, its client."""
 from __future__ import annotations
 
+import base64
 import os
 import re
 import secrets
@@ -132,6 +133,18 @@ def csrf_of(html: str) -> str:
 def task_form(html: str) -> tuple[str, str, list[str]]:
     """(csrf token, assignment token, choice values) of a task page."""
     return csrf_of(html), ASSIGNMENT.search(html).group(1), CHOICES.findall(html)
+
+
+IMAGE_SRC = re.compile(r'<img src="([^"]*)"')
+
+
+def page_images(html: str) -> list[bytes]:
+    """The bytes of every image a page shows, in order; each must be an inline PNG (the app names no image by URL)."""
+    found = []
+    for src in IMAGE_SRC.findall(html):
+        assert src.startswith("data:image/png;base64,"), f"an image that is not inline: {src[:60]!r}"
+        found.append(base64.b64decode(src.split(",", 1)[1], validate=True))
+    return found
 
 
 def join(client, study, worker_id: str):

@@ -110,7 +110,7 @@ def control_character_refused_everywhere(app, world, char):
     consent = csrf_of(stranger.get(f"/s/{study.slug}/").text)
     cases = [
         ("path", stranger.get(f"/s/{study.slug}{char}/")),
-        ("path", stranger.get(f"/img/abc{char}")),
+        ("path", stranger.get(f"/static/abc{char}.css")),
         ("path", worker.post(f"/s/{study.slug}{char}/answer", data={"assignment": "x", "choice": "y"})),
         ("query parameter", stranger.get(f"/s/{study.slug}/?workerId=W{char}2")),
         ("query parameter", admin.get(f"/api/v1/studies/{study.id}/answers?format=csv{char}",

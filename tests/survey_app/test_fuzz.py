@@ -56,14 +56,13 @@ class World:
         self.csrf = {"stranger": csrf_of(app.test_client().get(f"/s/{self.study.slug}/").text),
                      "worker": csrf_of(page), "admin": csrf_of(admin.get("/admin/").text)}
         shown = parse(page)  # as the simulated panel reads a task page
-        self.tokens = [shown.inputs.get("assignment", "none"), *shown.choices,
-                       *(src.rsplit("/", 1)[-1] for src in shown.images.values())]
+        self.tokens = [shown.inputs.get("assignment", "none"), *shown.choices]
         with app.extensions["survey_db"]() as db:
             from survey_app.models import Worker
 
             self.worker_id = db.query(Worker.id).scalar()
         self.valid = {"slug": self.study.slug, "study_id": self.study.id, "worker_id": self.worker_id, "number": 1,
-                      "action": "open", "fmt": "csv", "token": self.tokens[-1], "filename": "style.css"}
+                      "action": "open", "fmt": "csv", "filename": "style.css"}
         self.rules = sorted(app.url_map.iter_rules(), key=lambda r: r.rule)
 
     def client(self, role: str):

@@ -14,3 +14,28 @@ def test_the_cache_keeps_to_its_byte_budget_and_drops_the_least_recently_used():
     assert cache.get((1, 4)) is None and cache.used == 80
     cache.put((2, 1), bytes(10))  # another app's image 1 is another entry
     assert cache.get((2, 1)) == bytes(10) and cache.get((1, 1)) == bytes(40)
+
+
+def test_a_marked_png_is_a_valid_png_with_the_same_pixels_and_marks_differ_by_scope():
+    import base64
+    import io
+    import zlib
+
+    import numpy as np
+    from PIL import Image
+
+    from survey_app.images import Encoded, _mark
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.arange(92 * 112, dtype=np.uint8).reshape(112, 92)).save(buffer, format="PNG")
+    png = buffer.getvalue()
+    encoded = Encoded.of(png)
+    marks = [_mark(b"k" * 32, label) for label in ("a1.p", "a2.p", "a1.1")]
+    assert len(set(marks)) == 3 and _mark(b"k" * 32, "a1.p") == marks[0]  # a function of the scope and slot
+    for mark in marks:
+        marked = base64.b64decode(encoded.head + mark + encoded.tail, validate=True)
+        chunk = marked[33:63]
+        assert chunk[4:8] == b"miXn" and int.from_bytes(chunk[:4], "big") == 18
+        assert int.from_bytes(chunk[-4:], "big") == zlib.crc32(chunk[4:-4])  # a chunk a strict decoder accepts
+        assert Image.open(io.BytesIO(marked)).tobytes() == Image.open(io.BytesIO(png)).tobytes()
+    assert Encoded.of(b"not a png").head == ""  # served whole, unmarked, rather than broken
