@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import random
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, Integer, and_, bindparam, case, cast, exists, func, insert, literal, or_, select
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import DateTime, Integer, and_, bindparam, case, cast, exists, func, insert, literal, null, or_, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased
 
+from .group_commit import DirectCommit, GroupCommit
 from .models import ABSENT, Answer, Assignment, Hit, Item, Lineup, LineupFace, Run, Study, Worker
 from .settings import StudySettings
 
@@ -109,20 +110,19 @@ def start_hit(db: Session, study: Study, worker: Worker, now: datetime, arrival:
                   platform_assignment=arrival.assignment, platform_hit=arrival.hit, submit_to=arrival.submit_to)
         db.add(hit)
         db.flush()
-        for position, lineup_id in enumerate(picked):
-            db.add(Assignment(hit_id=hit.id, lineup_id=lineup_id, position=position, token=secrets.token_urlsafe(16)))
-        db.flush()
+        db.execute(insert(Assignment), [
+            {"hit_id": hit.id, "lineup_id": lineup_id, "position": position, "token": secrets.token_urlsafe(16)}
+            for position, lineup_id in enumerate(picked)])
         return hit
     return None
 
 
 def _pick_lineups(db: Session, study: Study, run: Run, worker: Worker, settings: StudySettings,
                   now: datetime) -> list[int]:
-    lineups = db.execute(select(Lineup.id, Item.is_gold).join(Item, Item.id == Lineup.item_id)
-                         .where(Lineup.study_id == study.id)).all()
+    lineups, twins = _study_lineups(db, study)
+    twins = twins if settings.control_items else {}
     seen = set(db.scalars(select(Assignment.lineup_id).join(Hit, Hit.id == Assignment.hit_id)
                           .where(Hit.run_id == run.id, Hit.worker_id == worker.id)))
-    twins = _control_twins(db, study) if settings.control_items else {}
     if twins:
         # A mock witness must not have seen the lineup with the real reconstruction (nor the other way round), in
         # any run: they would remember whom they picked.
@@ -156,19 +156,33 @@ def _pick_lineups(db: Session, study: Study, run: Run, worker: Worker, settings:
     return picked
 
 
-def _control_twins(db: Session, study: Study) -> dict[int, int]:
-    """Lineup id -> lineup id, both ways, for each control item and the real item whose lineup it shows."""
-    rows = db.execute(select(Lineup.id, Item.external_id, Item.is_control, Item.params)
-                      .join(Item, Item.id == Lineup.item_id).where(Lineup.study_id == study.id)).all()
-    controls = [(lid, (params or {}).get("control_of")) for lid, _, is_control, params in rows if is_control]
-    if not controls:
-        return {}
-    by_external = {external: lid for lid, external, _, _ in rows}
+_LINEUPS: dict[tuple[str, int], tuple[list[tuple[int, bool]], dict[int, int]]] = {}
+_LINEUPS_LOCK = threading.Lock()
+
+
+def _study_lineups(db: Session, study: Study) -> tuple[list[tuple[int, bool]], dict[int, int]]:
+    """The study's lineups as (id, is gold), and its control twins: lineup id -> lineup id, both ways, for each
+    control item and the real item whose lineup it shows. A study's lineups are fixed when it is made, so each
+    process reads them once per study (keyed by its random slug and id, which no other study has), not once per HIT."""
+    key = (study.slug, study.id)
+    with _LINEUPS_LOCK:
+        known = _LINEUPS.get(key)
+    if known is not None:
+        return known
+    rows = db.execute(select(Lineup.id, Item.is_gold, Item.external_id, Item.is_control, Item.params)
+                      .join(Item, Item.id == Lineup.item_id).where(Lineup.study_id == study.id)
+                      .order_by(Lineup.id)).all()
+    by_external = {row.external_id: row.id for row in rows}
     twins = {}
-    for lid, real in controls:
+    for row in rows:
+        real = (row.params or {}).get("control_of") if row.is_control else None
         if real in by_external:
-            twins[lid], twins[by_external[real]] = by_external[real], lid
-    return twins
+            twins[row.id], twins[by_external[real]] = by_external[real], row.id
+    known = ([(row.id, row.is_gold) for row in rows], twins)
+    if rows:  # a study seen before its lineups were committed is not remembered empty
+        with _LINEUPS_LOCK:
+            _LINEUPS[key] = known
+    return known
 
 
 def _task_page():
@@ -186,8 +200,12 @@ def _task_page():
     total = select(func.count()).select_from(every).where(every.hit_id == Hit.id).correlate(Hit).scalar_subquery()
     answered = (select(func.count()).select_from(Answer).join(done, done.id == Answer.assignment_id)
                 .where(done.hit_id == Hit.id).correlate(Hit).scalar_subquery())
-    return (select(Worker.blocked, Study.settings, Hit.id.label("hit_id"), Assignment.token.label("assignment"),
-                   Assignment.id.label("assignment_id"), Item.aux_image_id, LineupFace.position.label("face"),
+    # The study's settings (JSON, decoded per row) ride on the first face's row only: one decode a page, not six.
+    first_row = or_(LineupFace.position.is_(None), LineupFace.position == 0)
+    settings = case((first_row, Study.settings), else_=null()).label("settings")
+    return (select(Worker.blocked, settings, Hit.id.label("hit_id"), Assignment.token.label("assignment"),
+                   Assignment.id.label("assignment_id"), Item.image_id.label("probe_image"), Item.aux_image_id,
+                   LineupFace.position.label("face"), LineupFace.image_id.label("face_image"),
                    total.label("total"), answered.label("answered"))
             .select_from(Worker).join(Study, Study.id == Worker.study_id)
             .outerjoin(Hit, Hit.id == active).outerjoin(Assignment, Assignment.id == first)
@@ -241,32 +259,28 @@ WHY_NOT = (
 """Only when nothing was stored: which check failed, to say so."""
 
 
-def record_answer(connection: Connection, worker_id: int, slug: str, assignment_token: str, choice: str,
-                  shown: datetime | None, now: datetime, confidence: int | None = None) -> bool:
+def record_answer(writer: DirectCommit | GroupCommit, reader: Engine, worker_id: int, slug: str,
+                  assignment_token: str, choice: str, shown: datetime | None, now: datetime,
+                  confidence: int | None = None) -> bool:
     """Store one answer and commit it, in one statement: this is the survey's hot path. False: it was there.
 
-    ``shown``: when this worker's session first showed the task (see shown.py); None when it never showed it,
-    which stores nothing. ``confidence``: how sure the worker said they were, on the study's scale (None when it
-    asks nothing). A duplicate (a double click, a retry) stores nothing: either the task already has its
-    answer, or two copies race and the second fails the answer's unique key. Core, not the ORM, for speed.
-    ``choice``: "absent", or the face's place on the page, "1" to "5" (the same for every worker: the page's image
-    tokens are what must differ between workers).
+    ``writer`` commits it (on SQLite together with the answers other threads send meanwhile: group_commit.py);
+    ``reader`` (outside the writer lock) says why, when nothing was stored. ``shown``: when this worker's session
+    first showed the task (see shown.py); None when it never showed it, which stores nothing. ``confidence``: how
+    sure the worker said they were, on the study's scale (None when it asks nothing). A duplicate (a double click,
+    a retry) stores nothing: either the task already has its answer, or two copies race and the second fails the
+    answer's unique key. Core, not the ORM, for speed. ``choice``: "absent", or the face's place on the page, "1"
+    to "5" (the same for every worker).
     """
     position = int(choice) - 1 if len(choice) == 1 and choice in "123456789" else None
     params = {"token": assignment_token, "position": position, "worker_id": worker_id, "slug": slug, "now": now,
               "shown": shown, "confidence": confidence}
     if shown is not None and (position is not None or choice == "absent"):
-        try:
-            stored = connection.execute(STORE_ABSENT if choice == "absent" else STORE_FACE, params).first()
-        except IntegrityError:  # the same form, submitted twice at once: the other request stored it
-            connection.rollback()
-            return False
+        stored = writer.store(STORE_ABSENT if choice == "absent" else STORE_FACE, params)
         if stored is not None:
-            connection.commit()
-            return True
-        connection.rollback()
-    row = connection.execute(WHY_NOT, params).first()
-    connection.rollback()
+            return stored
+    with reader.connect() as connection:
+        row = connection.execute(WHY_NOT, params).first()
     if row is None or row.worker_id != worker_id or row.slug != slug:
         raise AnswerRejected(404, "no such task for this worker")
     if row.blocked:

@@ -18,7 +18,7 @@ import hmac
 import re
 
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,7 +37,7 @@ from .hits import (
     stored_settings,
     unanswered,
 )
-from .images import display_sizes, image_tokens, image_url_prefix
+from .images import display_sizes, inline_images
 from .models import Hit, Item, Lineup, LineupFace, Study, Worker, utcnow
 from .shown import mark_shown, shown_at
 
@@ -159,15 +159,16 @@ def landing(slug: str):
 
 def _preview(db, study: Study) -> str:
     """MTurk's preview (the HIT not accepted yet): the instructions and one lineup, nothing recorded, no form."""
-    lineup = db.execute(select(Lineup.id, Item.aux_image_id).join(Item, Item.id == Lineup.item_id)
+    lineup = db.execute(select(Lineup.id, Item.image_id, Item.aux_image_id).join(Item, Item.id == Lineup.item_id)
                         .where(Lineup.study_id == study.id, ~Item.is_gold, ~Item.is_control)
                         .order_by(Lineup.id).limit(1)).first()
-    faces = db.scalar(select(func.count()).where(LineupFace.lineup_id == lineup.id)) if lineup else 0
+    faces = list(db.scalars(select(LineupFace.image_id).where(LineupFace.lineup_id == lineup.id)
+                            .order_by(LineupFace.position))) if lineup else []
     probe_size, face_size = display_sizes(study.settings)
-    tokens = image_tokens(lineup.id, faces, bool(lineup.aux_image_id), scope="l") if lineup else None
+    shown = inline_images(f"l{lineup.id}", lineup.image_id, lineup.aux_image_id, faces) if lineup else None
     return render_template("worker/preview.html", study=study, settings=settings_of(study),
-                           tasks=batch_size(db, study), images=image_url_prefix(), probe_size=probe_size,
-                           face_size=face_size, tokens=tokens, positions=list(range(1, faces + 1)))
+                           tasks=batch_size(db, study), probe_size=probe_size, face_size=face_size, shown=shown,
+                           positions=list(range(1, len(faces) + 1)))
 
 
 @bp.post("/<slug>/consent")
@@ -252,9 +253,10 @@ def _show_task(slug: str, worker_id: int):
     probe_size, face_size = display_sizes(first.settings)
     settings = stored_settings(first.settings)
     return _no_store(render_template(
-        "worker/task.html", slug=slug, images=image_url_prefix(), probe_size=probe_size, face_size=face_size,
+        "worker/task.html", slug=slug, probe_size=probe_size, face_size=face_size,
         allow_absent=settings.allow_absent, confidence_scale=settings.confidence_scale, assignment=first.assignment,
-        tokens=image_tokens(first.assignment_id, len(rows), bool(first.aux_image_id)),
+        shown=inline_images(f"a{first.assignment_id}", first.probe_image, first.aux_image_id,
+                            [row.face_image for row in rows]),
         positions=[row.face + 1 for row in rows], number=first.answered + 1, total=first.total,
         resume_code=resume_code(slug, worker_id)))
 
@@ -300,11 +302,11 @@ def answer(slug: str):
     if not token or not choice or len(token) > 64 or len(choice) > 64:
         abort(400, "the form must carry the task and a choice")
     confidence = _confidence(request.form.get("confidence", ""))
-    with current_app.extensions["survey_engine"].connect() as connection:
-        try:
-            record_answer(connection, worker_id, slug, token, choice, shown_at(slug, token), utcnow(), confidence)
-        except AnswerRejected as exc:
-            abort(exc.status, str(exc))
+    try:
+        record_answer(current_app.extensions["survey_answers"], database.reader(), worker_id, slug, token, choice,
+                      shown_at(slug, token), utcnow(), confidence)
+    except AnswerRejected as exc:
+        abort(exc.status, str(exc))
     return redirect(url_for(".task", slug=slug), 303)
 
 
