@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -179,7 +180,8 @@ class Assignment(Base):
 class Answer(Base):
     """One worker's choice for one lineup in one run; the unique keys make a repeated submit store nothing."""
     __tablename__ = "answer"
-    __table_args__ = (UniqueConstraint("run_id", "worker_id", "lineup_id"),)
+    __table_args__ = (UniqueConstraint("run_id", "worker_id", "lineup_id"),
+                      Index("ix_answer_run_lineup", "run_id", "lineup_id"))  # a HIT's pick counts by these alone
     id: Mapped[int] = mapped_column(primary_key=True)
     assignment_id: Mapped[int] = mapped_column(ForeignKey("assignment.id", ondelete="CASCADE"), unique=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), index=True)
