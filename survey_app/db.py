@@ -6,7 +6,9 @@ same free slots and then both take them, and nobody meets SQLITE_BUSY half-way t
 
 A page that only reads (the task page a worker loads or reloads) opens its connection with the execution
 option ``survey_read_only``: on SQLite a plain deferred BEGIN, which in WAL mode reads a snapshot beside the writer
-and never queues for the lock; on PostgreSQL an ordinary transaction.
+and never queues for the lock; on PostgreSQL autocommit, so each statement reads its own snapshot and a page costs
+its SELECTs alone, not a BEGIN and a ROLLBACK round trip besides (the pages that read compose no statements
+that must agree: the task page is one statement, and images never change).
 
 SQLite's own wait for that lock is a sleep-and-retry loop (1, 2, 5, 10 ... 100 ms), which under a crowd
 leaves the CPUs idle while requests queue; so the server's connections also take an advisory lock on
@@ -30,6 +32,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .group_commit import answer_writer
 from .models import Meta
 
 BUSY_TIMEOUT_MS = 30_000
@@ -117,7 +120,9 @@ def init_app(app) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["survey_db"] = sessionmaker(engine, expire_on_commit=False)
     app.extensions["survey_engine"] = engine
-    app.extensions["survey_reader"] = engine.execution_options(**{READ_ONLY: True})
+    autocommit = {"isolation_level": "AUTOCOMMIT"} if engine.dialect.name == "postgresql" else {}
+    app.extensions["survey_reader"] = engine.execution_options(**{READ_ONLY: True}, **autocommit)
+    app.extensions["survey_answers"] = answer_writer(engine)
     app.teardown_appcontext(_close_session)
 
 

@@ -1,0 +1,105 @@
+"""Storing answers: one durable commit for all the answers a server process receives while the last commit ran.
+
+On SQLite every write holds the database's one writer lock through its fsync (``synchronous=FULL``), so a crowd's
+answers queue for the disk one at a time, and a request thread waiting its turn serves nobody. ``GroupCommit`` lets
+the answers of one process share a commit: the thread that finds no commit running leads, storing every answer
+queued so far in one transaction (each in its own SAVEPOINT, so a duplicate or a refused answer touches no other)
+and committing once; the threads whose answers it carried wait for their outcome, and one whose answer arrived
+during that commit leads the next. An answer is acknowledged only after the commit that holds it returns, so nothing
+acknowledged is lost; if that commit fails, every answer in it fails with the same error (the server answers 503,
+the browser sends again, the unique keys keep one). PostgreSQL already flushes concurrent commits together, so
+there ``DirectCommit`` runs each answer's one statement in autocommit: a single round trip (no BEGIN or COMMIT),
+durable when it returns, as any commit is under PostgreSQL's default ``synchronous_commit``.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+
+@dataclass
+class _Job:
+    statement: object
+    params: dict
+    outcome: bool | None = None
+    error: BaseException | None = None
+    finished: bool = False
+
+
+class DirectCommit:
+    """Each answer in its own transaction (``engine`` may be in autocommit: the statement is then the transaction)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def store(self, statement, params: dict) -> bool | None:
+        """Run ``statement`` (an INSERT ... RETURNING that stores one answer or nothing) and commit it. True: stored;
+        False: a unique key refused it (the answer is there already); None: it matched nothing, nothing stored."""
+        with self.engine.connect() as connection:
+            try:
+                stored = connection.execute(statement, params).first()
+            except IntegrityError:
+                connection.rollback()
+                return False
+            if stored is None:
+                connection.rollback()
+                return None
+            connection.commit()
+            return True
+
+
+@dataclass
+class GroupCommit:
+    """A process's answers, committed together (module docstring); ``store`` as ``DirectCommit.store``."""
+    engine: Engine
+    _queue: list[_Job] = field(default_factory=list)
+    _leading: bool = False
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def store(self, statement, params: dict) -> bool | None:
+        job = _Job(statement, params)
+        with self._changed:
+            self._queue.append(job)
+            while self._leading and not job.finished:
+                self._changed.wait()
+            if not job.finished:  # nobody is committing and this answer still waits: lead
+                self._leading = True
+                batch, self._queue = self._queue, []
+        if not job.finished:
+            try:
+                self._commit(batch)
+            finally:
+                with self._changed:
+                    self._leading = False
+                    self._changed.notify_all()
+        if job.error is not None:
+            raise job.error
+        return job.outcome
+
+    def _commit(self, batch: list[_Job]) -> None:
+        with self.engine.connect() as connection:
+            try:
+                for job in batch:
+                    try:
+                        with connection.begin_nested():
+                            row = connection.execute(job.statement, job.params).first()
+                        job.outcome = True if row is not None else None
+                    except IntegrityError:
+                        job.outcome = False
+                connection.commit()
+            except BaseException as exc:  # nothing in this batch is stored
+                for job in batch:
+                    job.error = exc
+                connection.invalidate()  # closed, not pooled: its transaction (and the writer lock) go with it
+            finally:
+                for job in batch:
+                    job.finished = True
+
+
+def answer_writer(engine: Engine) -> DirectCommit | GroupCommit:
+    if engine.dialect.name == "sqlite":
+        return GroupCommit(engine)
+    return DirectCommit(engine.execution_options(isolation_level="AUTOCOMMIT"))
