@@ -2,6 +2,7 @@
 -> study -> a real browser -> the simulated panel -> export -> analysis."""
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -64,7 +65,8 @@ def test_another_dataset_through_the_whole_pipeline(other_dataset, tmp_path):
                     ARTIFACTS.mkdir(exist_ok=True)
                     page.screenshot(path=str(ARTIFACTS / "other-dataset-lineup.png"), full_page=True)
                     src = images.first.get_attribute("src")
-                    png = Image.open(io.BytesIO(page.request.get(f"{server.base}{src}").body()))
+                    assert src.startswith("data:image/png;base64,")  # inline, as every image the app shows
+                    png = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
                     rgb = np.asarray(png.convert("RGB"), dtype=float)
                     assert png.mode == "RGB" and rgb[..., 0].mean() > rgb[..., 2].mean() + 10  # the sepia kept
                 page.locator("label.face").nth(number % 5).click()  # choose, then confirm
