@@ -56,7 +56,8 @@ class TrainConfig:
             raise ValueError(f"the input layer's initialisation must be one of {', '.join(INPUT_INITS)}, "
                              f"got {self.input_init!r}")
         if self.input_init_rank < 0:
-            raise ValueError(f"the input layer's initial rank must be 0 (all photos) or more, got {self.input_init_rank}")
+            raise ValueError("the input layer's initial rank must be 0 (all photos) or more, "
+                             f"got {self.input_init_rank}")
         if self.input_init_rank and self.input_init != "span":
             raise ValueError("an initial rank applies to the span initialisation only (input_init='span')")
         if not self.weight_decay >= 0:
