@@ -29,7 +29,7 @@ from .hits import (
     Arrival,
     active_hit,
     batch_size,
-    complete_if_done,
+    complete,
     platform_hit_taken,
     record_answer,
     settings_of,
@@ -274,7 +274,7 @@ def _hand_out_work(slug: str):
     now = utcnow()
     hit = active_hit(db, worker, now)
     if hit is not None and not unanswered(db, hit):  # the last answer came in: the HIT is done
-        complete_if_done(db, hit, now)
+        complete(hit, now)
         db.commit()
         hit = None
     arrival = _session_arrival(slug)
