@@ -66,6 +66,8 @@ TRAINED = {
     "span-seed1": {"input_init": "span", "seed": 1},  # how much of a score is the draw (same split)
     "span-wd-5e-3-seed1": {"input_init": "span", "weight_decay": 5e-3, "max_epochs": 120, "seed": 1},
     "span-wd-1e-2": {"input_init": "span", "weight_decay": 1e-2, "max_epochs": 120},
+    "span-seed2": {"input_init": "span", "seed": 2, "max_epochs": 120},
+    "span-wd-5e-3-seed2": {"input_init": "span", "weight_decay": 5e-3, "max_epochs": 120, "seed": 2},
 }
 
 # The trained variants are attacked with the normalized step so that the vanishing gradient (d) does not confound
@@ -114,6 +116,9 @@ SETTINGS = {
     "MLP span init, log grey + jitter 1": ("span", {**LOG_GREY, "jitter": 1}, "gradient at x shifted by <= 1 px"),
     "MLP span init k40, log grey": ("span-k40", LOG_GREY, "span start from the top 40 components"),
     "MLP span init wd 5e-3, log grey": ("span-wd-5e-3", LOG_GREY, "span start with weight decay"),
+    "MLP span init seed 2, log grey": ("span-seed2", LOG_GREY, "another draw of the span start"),
+    "MLP span init wd 5e-3 seed 2, log grey": ("span-wd-5e-3-seed2", LOG_GREY, "span start with weight decay, "
+                                                                                "another draw"),
     "MLP span init wd 1e-2, log grey": ("span-wd-1e-2", LOG_GREY, "span start with stronger weight decay"),
     "MLP span init wd 5e-3, log": ("span-wd-5e-3", LOG_TV, "span start with weight decay, black x_0"),
     "MLP span init wd 5e-3 seed 1, log grey": ("span-wd-5e-3-seed1", LOG_GREY, "span start with weight decay, "
