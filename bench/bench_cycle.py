@@ -45,6 +45,7 @@ import random
 import re
 import resource
 import secrets
+import socket
 import sqlite3
 import statistics
 import subprocess
@@ -152,6 +153,15 @@ class CpuMeter:
                 "machine": (machine_busy() - m0) / wall}
 
 
+def free_port() -> int:
+    """A port below Linux's ephemeral range (32768-60999), where the crowd's own connections cannot take it."""
+    while True:
+        port = 20000 + random.randrange(12000)
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+
+
 def start_server(url: str, port: int, workers: int, threads: int) -> subprocess.Popen:
     """`mi-harness serve` as a user starts it; ready when /hello answers (patient: the machine may be busy)."""
     process = subprocess.Popen([str(Path(sys.executable).with_name("mi-harness")), "serve", "--database", url,
@@ -159,6 +169,8 @@ def start_server(url: str, port: int, workers: int, threads: int) -> subprocess.
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
+        if process.poll() is not None:  # e.g. its port was taken meanwhile
+            raise RuntimeError(f"the server exited ({process.returncode}) before answering /hello")
         try:
             if requests.get(f"http://127.0.0.1:{port}/hello", timeout=5).ok:
                 return process
@@ -448,7 +460,7 @@ def saturation_run(kind: str, args, workdir: Path) -> dict:
     url, drop = fresh_database(kind, workdir)
     try:
         slug = new_study(url, answers_per_item=10_000)
-        port = 20000 + random.randrange(20000)
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         server = start_server(url, port, args.workers, args.threads)
         disk = sqlite_commit_ms(workdir)
@@ -482,7 +494,7 @@ def think_run(kind: str, args, workdir: Path) -> dict:
     steps = []
     try:
         slug = new_study(url, answers_per_item=10_000)
-        port = 20000 + random.randrange(20000)
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         server = start_server(url, port, args.workers, args.threads)
         try:

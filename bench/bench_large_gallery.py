@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import secrets
 import statistics
 import sys
@@ -40,6 +39,7 @@ from bench_cycle import (  # noqa: E402
     PAPER,
     RESULTS,
     check_answers,
+    free_port,
     fresh_database,
     percentiles,
     run_crowd,
@@ -96,7 +96,7 @@ def measure(kind: str, label: str, source: dict, args, workdir: Path) -> dict:
     url, drop = fresh_database(kind, workdir)
     try:
         slug, seconds = create(url, source, answers_per_item=10_000)
-        port = 20000 + random.randrange(20000)
+        port = free_port()
         server = start_server(url, port, args.workers, args.threads)
         try:
             prefix = f"L{secrets.token_hex(3)}"
