@@ -331,9 +331,10 @@ class Crowd:
                 static_fetched = True
                 for asset in STATIC.findall(page):
                     await self.send(connection, "static", "GET", asset.decode(), jar)
-            if len(IMAGE.findall(page)) + len(INLINE_IMAGE.findall(page)) < 6:
+            linked = IMAGE.findall(page)
+            if len(linked) + len(INLINE_IMAGE.findall(page)) < 6:
                 self.note("task page: fewer than six images")
-            for image in IMAGE.findall(page):
+            for image in linked:
                 status, _, _ = await self.send(connection, "image", "GET", image.decode(), jar)
                 if status != 200:
                     self.note(f"image: HTTP {status}")
