@@ -27,7 +27,7 @@ from . import db as database
 from .models import Image
 
 IMAGE_CACHE_BYTES = 96 << 20
-"""Base64 text a process keeps: a gallery photo is shown in many lineups, so images are cached by id, bounded by size
+"""Base64 text an app keeps: a gallery photo is shown in many lineups, so images are cached by id, bounded by size
 rather than count (a colour gallery's photos are larger than AT&T's)."""
 PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR"
 HEAD_BYTES = 33
@@ -57,20 +57,20 @@ class Encoded:
 
 
 class ImageCache:
-    """Least recently used entries by (app, image id), within a budget of ``len(entry)``; shared by a process's
-    threads."""
+    """Least recently used entries by image id, within a budget of ``len(entry)``; one per app (its database's ids),
+    shared by the process's threads."""
 
     def __init__(self, budget: int) -> None:
         self.budget, self.used, self.entries, self.lock = budget, 0, OrderedDict(), threading.Lock()
 
-    def get(self, key: tuple[int, int]):
+    def get(self, key: int):
         with self.lock:
             entry = self.entries.get(key)
             if entry is not None:
                 self.entries.move_to_end(key)
             return entry
 
-    def put(self, key: tuple[int, int], entry) -> None:
+    def put(self, key: int, entry) -> None:
         with self.lock:
             if key in self.entries or len(entry) > self.budget:
                 return
@@ -80,7 +80,13 @@ class ImageCache:
                 self.used -= len(self.entries.popitem(last=False)[1])
 
 
-_images = ImageCache(IMAGE_CACHE_BYTES)
+def _cache() -> ImageCache:
+    """This app's cache: kept on the app, not keyed by ``id(app)``, which a later app in the process (a test's) may
+    reuse for another database whose image ids mean other images."""
+    cache = current_app.extensions.get("survey_images")
+    if cache is None:  # two threads may both make one: the loser's few entries are simply dropped
+        cache = current_app.extensions["survey_images"] = ImageCache(IMAGE_CACHE_BYTES)
+    return cache
 
 
 @lru_cache(maxsize=16)
@@ -102,29 +108,30 @@ def _mark(key: bytes, label: str) -> str:
 def _encoded(image_ids: list[int]) -> dict[int, Encoded]:
     """The images by id, from the process's cache or, for those it lacks, one read outside the writer lock (images
     never change)."""
-    app_id = id(current_app._get_current_object())
-    found = {i: entry for i in image_ids if (entry := _images.get((app_id, i))) is not None}
+    cache = _cache()
+    found = {i: entry for i in image_ids if (entry := cache.get(i)) is not None}
     missing = sorted(set(image_ids) - set(found))
     if missing:
         with database.reader().connect() as connection:
             for image_id, png in connection.execute(select(Image.id, Image.png).where(Image.id.in_(missing))):
                 found[image_id] = Encoded.of(png)
-                _images.put((app_id, image_id), found[image_id])
+                cache.put(image_id, found[image_id])
     return found
 
 
 def inline_images(scope: str, probe: int, aux: int | None, faces: list[int]) -> dict:
     """The page's images as data: URIs, marked for ``scope`` (``a<assignment id>``, or ``l<lineup id>`` for MTurk's
     preview): {"probe": uri, "aux": uri or None, "faces": [uri, ...]} in the lineup's order."""
-    slots = [("p", probe), *([("x", aux)] if aux else []), *((str(k + 1), face) for k, face in enumerate(faces))]
-    encoded = _encoded([image_id for _, image_id in slots])
+    encoded = _encoded([probe, *([aux] if aux else []), *faces])
     key = _key(_secret())
-    uris = {}
-    for slot, image_id in slots:
+
+    def uri(slot: str, image_id: int) -> Markup:
         image = encoded[image_id]
         mark = _mark(key, f"{scope}.{slot}") if image.head else ""
-        uris[slot] = Markup(f"{DATA_URI}{image.head}{mark}{image.tail}")  # base64: nothing to escape
-    return {"probe": uris["p"], "aux": uris.get("x"), "faces": [uris[str(k + 1)] for k in range(len(faces))]}
+        return Markup(f"{DATA_URI}{image.head}{mark}{image.tail}")  # base64: nothing to escape
+
+    return {"probe": uri("p", probe), "aux": uri("x", aux) if aux else None,
+            "faces": [uri(str(k + 1), face) for k, face in enumerate(faces)]}
 
 
 DEFAULT_PROBE_SIZE = (184, 224)
@@ -133,7 +140,7 @@ FACE_SCALE = 0.75
 """Lineup faces are shown at three quarters of the probe's size, so six images fit a screen."""
 
 
-def display_sizes(settings: dict) -> tuple[tuple[int, int], tuple[int, int]]:
+def display_sizes(settings: dict) -> tuple[int, int]:
     """(width, height) in CSS pixels of the probe and of each lineup face, at the aspect of the study's images."""
     width, height = settings.get("display") or DEFAULT_PROBE_SIZE
     return (width, height), (round(width * FACE_SCALE), round(height * FACE_SCALE))

@@ -1,19 +1,32 @@
-"""The image cache holds PNGs by id within a byte budget, least recently used out first."""
+"""The image cache holds images by id within a byte budget, least recently used out first, one cache per app."""
 from survey_app.images import ImageCache
 
 
 def test_the_cache_keeps_to_its_byte_budget_and_drops_the_least_recently_used():
     cache = ImageCache(budget=100)
     for k in range(3):
-        cache.put((1, k), bytes(40))
-    assert cache.get((1, 0)) is None and cache.used == 80  # the third put pushed the first out
-    assert cache.get((1, 1)) == bytes(40)  # now the most recently used
-    cache.put((1, 3), bytes(40))
-    assert cache.get((1, 2)) is None and cache.get((1, 1)) is not None and cache.get((1, 3)) is not None
-    cache.put((1, 4), bytes(101))  # larger than the whole budget: served, never cached
-    assert cache.get((1, 4)) is None and cache.used == 80
-    cache.put((2, 1), bytes(10))  # another app's image 1 is another entry
-    assert cache.get((2, 1)) == bytes(10) and cache.get((1, 1)) == bytes(40)
+        cache.put(k, bytes(40))
+    assert cache.get(0) is None and cache.used == 80  # the third put pushed the first out
+    assert cache.get(1) == bytes(40)  # now the most recently used
+    cache.put(3, bytes(40))
+    assert cache.get(2) is None and cache.get(1) is not None and cache.get(3) is not None
+    cache.put(4, bytes(101))  # larger than the whole budget: served, never cached
+    assert cache.get(4) is None and cache.used == 80
+
+
+def test_each_app_has_its_own_cache_so_another_databases_image_1_is_never_served():
+    from flask import Flask
+
+    from survey_app.images import _cache
+
+    first, second = Flask("a"), Flask("b")
+    with first.app_context():
+        _cache().put(1, bytes(10))
+        assert _cache().get(1) == bytes(10)
+    with second.app_context():
+        assert _cache().get(1) is None  # not the first app's image 1, whatever id() the apps get
+    with first.app_context():
+        assert _cache().get(1) == bytes(10)
 
 
 def test_a_marked_png_is_a_valid_png_with_the_same_pixels_and_marks_differ_by_scope():
