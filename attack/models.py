@@ -41,6 +41,11 @@ class FaceModel(nn.Module):
     def classify(self, code: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def from_pixel_layer(self, pre: torch.Tensor) -> torch.Tensor:
+        """Logits from the pixel layer's pre-activations, for a model whose pixel layer is read by nothing else:
+        training then need not hold that layer's weights (SpanTrainedLayer, attack/training.py)."""
+        raise NotImplementedError
+
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.classify(self.encode(pixels))
 
@@ -81,6 +86,9 @@ class MLP(FaceModel):
 
     def classify(self, code: torch.Tensor) -> torch.Tensor:
         return self.net(code)
+
+    def from_pixel_layer(self, pre: torch.Tensor) -> torch.Tensor:
+        return self.net[1:](pre)
 
     def config(self) -> dict:
         return {"architecture": self.name, "hidden": self.hidden, **self.dims()}
