@@ -27,7 +27,7 @@ from .private_training import (
     train_private_model,
 )
 from .reconstruct import PRESETS, AttackRequest, run_attack, save_to_bundle
-from .training import TrainConfig, checkpoint_metadata, train_model
+from .training import RECIPES, TrainConfig, checkpoint_metadata, train_model
 
 DEFAULT_MODELS_DIR = Path("runs/models")
 DEFAULT_BUNDLE = Path("runs/bundle")
@@ -79,6 +79,10 @@ def parse_labels(text: str, limit: int | None = 40) -> list[int]:
 @click.option("--patience", type=int, help="Stop after this many epochs without a better training loss [100].")
 @click.option("--max-epochs", type=int, help="Cap on epochs (default per model).")
 @click.option("--force", is_flag=True, help="Retrain even where a checkpoint exists.")
+@click.option("--recipe", type=click.Choice(list(RECIPES)), default="paper", show_default=True,
+              help="paper: as the paper trained; faces (MLP only): the pixel layer started in the training photos' "
+                   "span, weight decay 5e-3, 120 epochs, so that reconstructions are faces (attack it with --preset "
+                   "faces). The checkpoint is MODEL-RECIPE.pt and its items' model MODEL-RECIPE.")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--dp-epsilon", type=float, help="Train with DP-SGD to this ε (per training photo); the checkpoint is "
               "MODEL-dpE.pt and attacks on it carry the countermeasure dp:eps=E. Epochs are then fixed (--max-epochs).")
@@ -91,11 +95,21 @@ def parse_labels(text: str, limit: int | None = 40) -> list[int]:
                    "--input-size. Default: the AT&T faces at 92x112.")
 @click.option("--input-size", help="With --gallery: the models' input, WIDTHxHEIGHT grey (e.g. 64x64).")
 @user_errors
-def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs, force, device, dp_epsilon,
+def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs, force, recipe, device, dp_epsilon,
           dp_delta, dp_max_grad_norm, dp_batch_size, dp_accountant, gallery_path, input_size) -> None:
     """Train the paper's face models and save checkpoints (reused unless --force)."""
     if bool(gallery_path) != bool(input_size):
         raise click.UsageError("--gallery and --input-size go together (the paper's models have a fixed input)")
+    architectures = ARCHITECTURES if "all" in models else models
+    if recipe != "paper":
+        if dp_epsilon is not None:
+            raise click.UsageError(f"--recipe {recipe} does not apply with --dp-epsilon: DP-SGD has its own settings")
+        if "all" in models:
+            architectures = tuple(RECIPES[recipe])
+        wrong = [arch for arch in architectures if arch not in RECIPES[recipe]]
+        if wrong:
+            raise click.UsageError(f"the {recipe} recipe is for {', '.join(RECIPES[recipe])} only, not "
+                                   f"{', '.join(wrong)}")
     device = check_device(device)
     privacy = None
     dp_options = {"--dp-delta": dp_delta, "--dp-max-grad-norm": dp_max_grad_norm, "--dp-batch-size": dp_batch_size,
@@ -114,8 +128,8 @@ def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs
         privacy = PrivacyConfig(dp_epsilon, **{k: v for k, v in given.items() if v is not None})
     faces = load_gallery_faces(gallery_path, parse_size(input_size)) if gallery_path else load_faces(faces_dir)
     split = Split.for_faces(faces, split_seed)
-    for arch in (ARCHITECTURES if "all" in models else models):
-        path = Path(out_dir) / checkpoint_name(arch, privacy)
+    for arch in architectures:
+        path = Path(out_dir) / checkpoint_name(arch, privacy, recipe)
         if path.exists() and not force:
             differences = privacy.differences(load_checkpoint(path)[1].get("privacy") or {}) if privacy else []
             if differences:  # its attacks would carry this dp:eps label for a model trained otherwise
@@ -124,7 +138,8 @@ def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs
             click.echo(f"{arch}: reusing {path} (pass --force to retrain)")
             continue
         if privacy is None:
-            cfg = TrainConfig.for_architecture(arch, seed=seed, lr=lr, patience=patience, max_epochs=max_epochs)
+            cfg = TrainConfig.for_architecture(arch, recipe, seed=seed, lr=lr, patience=patience,
+                                               max_epochs=max_epochs)
             model, result = train_model(arch, faces, split, cfg, device, **faces.model_dims())
             metadata, note = checkpoint_metadata(model, split, cfg, result, faces), ""
         else:
@@ -141,6 +156,8 @@ def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs
 
 @click.command()
 @click.option("--model", type=click.Choice(ARCHITECTURES), help="Use MODELS_DIR/MODEL.pt.")
+@click.option("--recipe", type=click.Choice(list(RECIPES)), default="paper", show_default=True,
+              help="With --model: the model trained with `train --recipe` (MODELS_DIR/MODEL-RECIPE.pt).")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), help="A checkpoint file (instead of --model).")
 @click.option("--models-dir", type=click.Path(file_okay=False), default=str(DEFAULT_MODELS_DIR), show_default=True)
 @click.option("--labels", default="1-40", show_default=True,
@@ -163,8 +180,9 @@ def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs
                    "none: only alpha and beta [default for deblurring].")
 @click.option("--process-every", type=int, help="Run Process-DAE every N steps, 0 = never [0].")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="paper", show_default=True,
-              help="paper: Algorithm 1 as published; smooth: -log f cost, normalized step and a total-variation "
-                   "prior, 300 steps (departs from the paper; options given here win).")
+              help="paper: Algorithm 1 as published; faces: -log f cost and normalized step from mid-grey, to the "
+                   "plateau or 300 steps (for a model trained with --recipe faces); smooth: -log f, normalized step "
+                   "and a total-variation prior, 300 steps. Both depart from the paper; options given here win.")
 @click.option("--prior", help="Image prior in AUXTERM: tv:WEIGHT (total variation, e.g. tv:0.1), or none.")
 @click.option("--confidence-term", type=click.Choice(CONFIDENCE_TERMS),
               help="linear: c = 1 - f (paper, default); log: c = -log f, whose gradient does not vanish.")
@@ -184,12 +202,14 @@ def train(models, faces_dir, out_dir, seed, split_seed, lr, patience, max_epochs
 @click.option("--device", default="cpu", show_default=True)
 @faces_option
 @user_errors
-def attack(model, checkpoint, models_dir, labels, access, countermeasure, blur, deblur_mu, alpha, beta, gamma,
+def attack(model, recipe, checkpoint, models_dir, labels, access, countermeasure, blur, deblur_mu, alpha, beta, gamma,
            lam, step, start_value, stop_rule, process_every, preset, prior, confidence_term, estimator, fd_step,
            nes_sigma, nes_samples, query_budget, door, out_dir, replace, seed, device, faces_dir) -> None:
     """Invert a model with MI-Face and add the reconstructions to a bundle."""
     if bool(model) == bool(checkpoint):
         raise click.UsageError("give exactly one of --model or --checkpoint")
+    if checkpoint and recipe != "paper":
+        raise click.UsageError("--recipe applies to --model (a checkpoint file records its own recipe)")
     if access == "whitebox" and query_budget is not None:
         raise click.UsageError("--query-budget applies to --access blackbox")
     if access == "whitebox" and door != "image":
@@ -203,7 +223,7 @@ def attack(model, checkpoint, models_dir, labels, access, countermeasure, blur, 
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--prior") from None
     est_params = {"h": fd_step} if estimator == "fd" else {"sigma": nes_sigma, "samples": nes_samples}
-    request = AttackRequest(Path(checkpoint) if checkpoint else Path(models_dir) / f"{model}.pt",
+    request = AttackRequest(Path(checkpoint) if checkpoint else Path(models_dir) / checkpoint_name(model, None, recipe),
                             parse_labels(labels, limit=None), access, countermeasure, blur, config, estimator,
                             est_params, deblur_mu, check_device(device), seed, preset=preset, door=door)
     output = run_attack(request, faces_dir=faces_dir)

@@ -89,8 +89,13 @@ def dp_train_config(architecture: str, **overrides) -> TrainConfig:
     return replace(TrainConfig.for_architecture(architecture), **base)
 
 
-def checkpoint_name(architecture: str, privacy: PrivacyConfig | None) -> str:
-    return f"{architecture}.pt" if privacy is None else f"{architecture}-dp{privacy.epsilon:g}.pt"
+def checkpoint_name(architecture: str, privacy: PrivacyConfig | None, recipe: str = "paper") -> str:
+    """MODEL.pt, MODEL-RECIPE.pt for a training recipe other than the paper's, MODEL-dpE.pt under DP-SGD."""
+    if privacy is not None and recipe != "paper":
+        raise ValueError(f"DP-SGD trains with its own settings; the {recipe!r} recipe does not apply to it")
+    if privacy is not None:
+        return f"{architecture}-dp{privacy.epsilon:g}.pt"
+    return f"{architecture}.pt" if recipe == "paper" else f"{architecture}-{recipe}.pt"
 
 
 class TiedDenoisingLayer(nn.Module):

@@ -24,6 +24,7 @@ from .gradient_estimators import build_estimator
 from .mi_face import Inversion, MIFace, MIFaceConfig
 from .prediction_api import PredictionAPI
 from .process_dae import ProcessDAE
+from .training import model_label
 
 ACCESS = ("whitebox", "blackbox")
 
@@ -40,10 +41,15 @@ DEBLUR_DEFAULTS = {"alpha": 300, "stop_rule": "none"}
 # they were not faces"): the cost -log f~, whose gradient leaves x_0 where the model is confidently wrong, the
 # normalized step, and a total-variation prior in AUXTERM, run for 300 steps. It removes the blank images and
 # the grain, but on our MLP what is left is a smooth blob, not a recognisable face: the grain comes from the
-# first layer's initial weights, which training never touches, not from the attack.
+# first layer's initial weights, which training never touches, not from the attack. "faces" is the attack half
+# of the MLP setting whose reconstructions are faces (with the "faces" training recipe, attack/training.py;
+# BENCHMARKS.md, "Closing the gap"): -log f~ and the normalized step from a mid-grey x_0, where the model is not
+# confidently wrong as it is at black, to the plateau (at most 300 steps), with no prior.
 PRESETS = {"paper": {},
            "smooth": {"confidence_term": "log", "step": "normalized", "lam": 0.01, "tv_weight": 0.1,
-                      "stop_rule": "none", "alpha": 300}}
+                      "stop_rule": "none", "alpha": 300},
+           "faces": {"confidence_term": "log", "step": "normalized", "lam": 0.01, "start_value": 0.5,
+                     "stop_rule": "none", "alpha": 300}}
 
 
 def mi_face_config(architecture: str, deblurring: bool, overrides: dict, preset: str = "paper") -> MIFaceConfig:
@@ -93,12 +99,15 @@ class AttackOutput:
 
 
 def attack_name(request: AttackRequest, config: MIFaceConfig) -> str:
-    """The bundle's attack field; an image prior changes what people are shown, so it is a distinct attack."""
+    """The bundle's attack field. An image prior or a named preset changes what people are shown, so each is a
+    distinct attack: "+tv" for a prior (the smooth preset's included), "+PRESET" for another preset."""
     if request.blur:
         name = "deblur"
     else:
         name = "mi-face" if request.access == "whitebox" else "mi-face-blackbox"
-    return name + ("+tv" if config.tv_weight else "")
+    if config.tv_weight:
+        return name + "+tv"
+    return name if request.preset == "paper" else f"{name}+{request.preset}"
 
 
 def blurred_inputs(faces: Faces, split: Split, labels: list[int], blur) -> tuple[torch.Tensor, list[int]]:
@@ -158,11 +167,12 @@ def run_attack(request: AttackRequest, faces: Faces | None = None, keep_history:
     inversions = attack.invert(request.labels, start=start, aux=aux, keep_history=keep_history)
 
     name = attack_name(request, config)
+    label = model_label(meta)
     settings = {**attack.settings(), "preset": request.preset}
     items, images = [], {}
     for k, inv in enumerate(inversions):
         subject = faces.name_of(inv.label)
-        parts = [model.name, name, recorded_countermeasure] + ([request.blur] if request.blur else []) \
+        parts = [label, name, recorded_countermeasure] + ([request.blur] if request.blur else []) \
             + (["latent"] if estimator is not None and request.door == "latent" else []) + [subject]
         item_id = re.sub(r"[^A-Za-z0-9_.-]", "_", "-".join(parts))
         image_name = f"items/{item_id}.png"
@@ -172,13 +182,14 @@ def run_attack(request: AttackRequest, faces: Faces | None = None, keep_history:
         params = {**settings, "stopped_by": inv.stopped_by, "cost": inv.cost,
                   "reported_confidence": inv.reported_confidence, "png": "minmax" if stretch else "clip",
                   "checkpoint": {"architecture": meta["model"], "seed": meta["train_config"]["seed"],
+                                 "recipe": meta["train_config"].get("recipe", "paper"),
                                  "split_seed": split.seed, "privacy": meta.get("privacy")},
                   "device": request.device, "batch": len(inversions)}
         if request.blur:
             aux_name = f"items/{item_id}.blurred.png"
             images[aux_name] = to_png_pixels(start[k].reshape(height, width).numpy(), stretch=False)
             params["deblur_mu"] = request.deblur_mu
-        items.append(Item(id=item_id, subject=subject, model=model.name, attack=name,
+        items.append(Item(id=item_id, subject=subject, model=label, attack=name,
                           countermeasure=recorded_countermeasure, image=image_name, aux_image=aux_name,
                           blur=request.blur or None,
                           source_photo=gallery_image_name(inv.label, blur_numbers[k]) if request.blur else None,

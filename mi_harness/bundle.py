@@ -31,9 +31,10 @@ VERSION = 2
 READABLE_VERSIONS = (1, 2)
 MODES = ("L", "RGB")
 ATTACKS = ("mi-face", "mi-face-blackbox", "deblur", "external")
-ATTACK_OPTIONS = ("tv",)
+ATTACK_OPTIONS = ("tv", "faces")
 """What may follow an attack's name after '+': the options that make it a different condition for people
-(``mi-face+tv``: MI-Face with the total-variation image prior), so the survey and the analysis group it apart."""
+(``mi-face+tv``: MI-Face with the total-variation image prior; ``mi-face+faces``: the attack's "faces" preset,
+-log f and the normalized step from mid-grey), so the survey and the analysis group it apart."""
 ROLES = ("train", "validation")
 ITEM_NUMBERS = ("confidence", "iterations", "queries", "seconds")
 ITEM_TEXTS = ("id", "subject", "model", "attack", "countermeasure")
