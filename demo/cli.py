@@ -29,6 +29,10 @@ def _names(text: str) -> tuple[str, ...]:
 @click.option("--smooth-models", default="mlp", show_default=True,
               help="White-box again on these with the 'smooth' preset (image prior; attack mi-face+tv), so the "
                    "study measures what the prior changes for people; empty for none.")
+@click.option("--face-models", default="mlp", show_default=True,
+              help="Train these again with the 'faces' recipe and invert them white-box with the 'faces' preset "
+                   "(model MODEL-faces, attack mi-face+faces): the setting whose MLP reconstructions are faces, "
+                   "beside the paper's; empty for none.")
 @click.option("--blackbox-models", default="softmax,dae", show_default=True)
 @click.option("--blackbox-labels", default="1,9,17,25,33", show_default=True)
 @click.option("--rounding", default=",".join(PAPER_ROUNDING), show_default=True,
@@ -50,13 +54,14 @@ def _names(text: str) -> tuple[str, ...]:
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="HOST:PORT of the server with --serve.")
 @click.option("--device", default="cpu", show_default=True)
 @user_errors
-def demo(work, models_dir, faces_dir, models, labels, smooth_models, blackbox_models, blackbox_labels, rounding,
-         query_budget, deblur, deblur_labels, dp, dp_labels, runs, answers_per_item, gold_items, workers, seed,
-         serve, bind, device) -> None:
+def demo(work, models_dir, faces_dir, models, labels, smooth_models, face_models, blackbox_models, blackbox_labels,
+         rounding, query_budget, deblur, deblur_labels, dp, dp_labels, runs, answers_per_item, gold_items, workers,
+         seed, serve, bind, device) -> None:
     """The whole pipeline on the AT&T faces: train, invert, build a 3-run lineup study, answer it with a
     simulated panel over HTTP, and write the report."""
     plan = DemoPlan(work=Path(work), models_dir=Path(models_dir), faces_dir=faces_dir, models=_names(models),
                     labels=parse_labels(labels), smooth_models=_names(smooth_models),
+                    face_models=_names(face_models),
                     blackbox_models=_names(blackbox_models),
                     blackbox_labels=parse_labels(blackbox_labels), rounding=_names(rounding),
                     query_budget=query_budget, deblur=_names(deblur),

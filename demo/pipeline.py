@@ -32,7 +32,7 @@ from attack.private_training import (
     train_private_model,
 )
 from attack.reconstruct import AttackRequest, run_attack, save_to_bundle
-from attack.training import TrainConfig, checkpoint_metadata, train_model
+from attack.training import RECIPES, TrainConfig, checkpoint_metadata, train_model
 from mi_harness.bundle import read_bundle
 from mi_harness.evaluate import DEFAULT_GROUPING, Recogniser, References, evaluate_bundle, groups_as_rows
 from mi_harness.galleries import default_gallery_dir
@@ -61,6 +61,9 @@ class DemoPlan:
     models: tuple[str, ...] = ARCHITECTURES
     labels: list[int] = field(default_factory=lambda: list(range(40)))
     smooth_models: tuple[str, ...] = ("mlp",)  # white-box again with the "smooth" preset (attack mi-face+tv)
+    # trained with the "faces" recipe (MODEL-faces.pt) and inverted white-box with the "faces" preset: the setting
+    # whose MLP reconstructions are faces, beside the paper's (BENCHMARKS.md, "Closing the gap")
+    face_models: tuple[str, ...] = ("mlp",)
     blackbox_models: tuple[str, ...] = ("softmax", "dae")
     blackbox_labels: list[int] = field(default_factory=lambda: [0, 8, 16, 24, 32])
     rounding: tuple[str, ...] = PAPER_ROUNDING
@@ -141,6 +144,11 @@ def attack_requests(plan: DemoPlan) -> list[tuple[str, str, AttackRequest]]:
                     f"smooth preset (image prior), {len(plan.labels)} subjects",
                     AttackRequest(plan.models_dir / f"{model}.pt", plan.labels, preset="smooth", device=plan.device,
                                   seed=plan.seed)))
+    for model in plan.face_models:
+        path = plan.models_dir / checkpoint_name(model, None, "faces")
+        out.append((f"attack:{path.stem}:whitebox-faces:{plan.labels}", f"white-box MI-Face on {model} trained and "
+                    f"attacked with the faces setting, {len(plan.labels)} subjects",
+                    AttackRequest(path, plan.labels, preset="faces", device=plan.device, seed=plan.seed)))
     for model in plan.blackbox_models:
         for level in plan.rounding:
             out.append((f"attack:{model}:blackbox:{level}:{plan.blackbox_labels}:{plan.query_budget}",
@@ -175,11 +183,14 @@ def dp_models(plan: DemoPlan) -> list[tuple[str, float]]:
 
 
 def check_plan(plan: DemoPlan) -> None:
-    used = set(plan.models) | set(plan.smooth_models) | set(plan.blackbox_models) | \
+    used = set(plan.models) | set(plan.smooth_models) | set(plan.blackbox_models) | set(plan.face_models) | \
         {s.partition(":")[0] for s in plan.deblur} | {model for model, _ in dp_models(plan)}
     unknown = sorted(used - set(ARCHITECTURES))
     if unknown:
         raise DemoError(f"unknown model {', '.join(unknown)} (models: {', '.join(ARCHITECTURES)})")
+    unfit = sorted(set(plan.face_models) - set(RECIPES["faces"]))
+    if unfit:
+        raise DemoError(f"the faces setting is for {', '.join(RECIPES['faces'])} only, not {', '.join(unfit)}")
     if any(not s.partition(":")[2] for s in plan.deblur):
         raise DemoError("a deblurring item is MODEL:BLUR, e.g. softmax:gaussian:8")
     for _, epsilon in dp_models(plan):
@@ -187,19 +198,21 @@ def check_plan(plan: DemoPlan) -> None:
             PrivacyConfig(epsilon)
         except ValueError as exc:
             raise DemoError(f"DP condition: {exc}") from None
-    if not plan.models and not plan.smooth_models and not plan.blackbox_models and not plan.deblur and not plan.dp:
+    if not (plan.models or plan.smooth_models or plan.face_models or plan.blackbox_models or plan.deblur or plan.dp):
         raise DemoError("the plan has no attack to run")
 
 
 def train_missing(plan: DemoPlan, faces: Faces, state: State) -> None:
     """Train each model the plan uses that has no checkpoint yet (an existing one is reused, as `train` does):
-    the plain ones, then the DP-SGD ones, each under its checkpoint name."""
+    the plain ones, the faces-recipe ones, then the DP-SGD ones, each under its checkpoint name."""
     used = dict.fromkeys([*plan.models, *plan.smooth_models, *plan.blackbox_models,
                           *(s.partition(":")[0] for s in plan.deblur)])
-    wanted = [(arch, None) for arch in used] + [(arch, PrivacyConfig(eps)) for arch, eps in dp_models(plan)]
-    for arch, privacy in wanted:
-        path = plan.models_dir / checkpoint_name(arch, privacy)
-        what = arch if privacy is None else f"{arch} with DP-SGD at epsilon {privacy.epsilon:g}"
+    wanted = [(arch, None, "paper") for arch in used] + [(arch, None, "faces") for arch in plan.face_models] + \
+        [(arch, PrivacyConfig(eps), "paper") for arch, eps in dp_models(plan)]
+    for arch, privacy, recipe in wanted:
+        path = plan.models_dir / checkpoint_name(arch, privacy, recipe)
+        what = f"{arch} with DP-SGD at epsilon {privacy.epsilon:g}" if privacy else \
+            arch if recipe == "paper" else f"{arch} with the {recipe} recipe"
         if path.exists():
             differences = privacy.differences(load_checkpoint(path)[1].get("privacy") or {}) if privacy else []
             if differences:  # its items would carry this dp:eps label for a model trained otherwise
@@ -212,7 +225,7 @@ def train_missing(plan: DemoPlan, faces: Faces, state: State) -> None:
         split = Split.make(0)
         extra = {}
         if privacy is None:
-            cfg = TrainConfig.for_architecture(arch, seed=plan.seed)
+            cfg = TrainConfig.for_architecture(arch, recipe, seed=plan.seed)
             model, result = train_model(arch, faces, split, cfg, plan.device)
             meta = checkpoint_metadata(model, split, cfg, result, faces)
         else:

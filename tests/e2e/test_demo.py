@@ -16,12 +16,13 @@ from survey_app.server import mi_harness_command
 
 pytestmark = pytest.mark.slow
 
-# softmax only: 8 white-box items, 2 x 2 black-box ones and 2 deblurring ones = 14 items, 2 answers each per run;
-# screening leaves out the ones no person could use (the study records which)
-REDUCED = ["--models", "softmax", "--smooth-models", "", "--dp", "", "--gold-items", "0", "--labels", "1-8",
+# softmax: 8 white-box items, 2 x 2 black-box ones and 2 deblurring ones; the MLP of the faces setting: 8 white-box
+# items; 22 items, 2 answers each per run; screening leaves out the ones no person could use (the study records which)
+REDUCED = ["--models", "softmax", "--smooth-models", "", "--face-models", "mlp", "--dp", "", "--gold-items", "0",
+           "--labels", "1-8",
            "--blackbox-models", "softmax", "--blackbox-labels", "1,2", "--rounding", "none,round:0.05",
            "--query-budget", "2000", "--deblur-labels", "1,2", "--answers-per-item", "2"]
-BUNDLE_ITEMS, ANSWERS_PER_ITEM, RUNS = 14, 2, 3
+BUNDLE_ITEMS, ANSWERS_PER_ITEM, RUNS = 22, 2, 3
 
 
 def demo_command(tmp_path: Path) -> list[str]:
@@ -84,7 +85,7 @@ def test_the_demo_from_an_empty_directory(tmp_path, faces_dir):
     work = tmp_path / "work"
     report = work / "report" / "report.html"
     assert f"report: {report}" in first.stdout and report.is_file()
-    assert (tmp_path / "models" / "softmax.pt").is_file()
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["mlp-faces.pt", "softmax.pt"]
     check_complete(tmp_path)
 
     with database(tmp_path) as connection:
@@ -94,15 +95,18 @@ def test_the_demo_from_an_empty_directory(tmp_path, faces_dir):
     table = list(csv.DictReader(open(work / "report" / "tables" / "accuracy_all.csv")))
     assert {(r["model"], r["attack"], r["countermeasure"], r["blur"]): (int(r["answers"]), int(r["correct"]))
             for r in table} == expected
-    conditions = {("softmax", "mi-face", "none", ""), ("softmax", "mi-face-blackbox", "none", ""),
+    conditions = {("softmax", "mi-face", "none", ""), ("mlp-faces", "mi-face+faces", "none", ""),
+                  ("softmax", "mi-face-blackbox", "none", ""),
                   ("softmax", "mi-face-blackbox", "round:0.05", ""), ("softmax", "deblur", "none", "gaussian:8")}
     left_out = {(r["model"], r["attack"], r["countermeasure"], r["blur"]) for r in screening(tmp_path)["by_condition"]
                 if r["left_out"] == r["items"]}
-    # softmax's white-box templates and deblurred faces are faces: screening must keep every one of them
+    # softmax's white-box templates, the faces setting's MLP reconstructions and the deblurred photos are faces:
+    # screening must keep every one of them
     assert set(expected) == conditions - left_out
-    assert {("softmax", "mi-face", "none", ""), ("softmax", "deblur", "none", "gaussian:8")} <= set(expected)
+    faces = {("softmax", "mi-face"), ("mlp-faces", "mi-face+faces"), ("softmax", "deblur")}
+    assert faces <= {condition[:2] for condition in expected}
     kept = {(r["model"], r["attack"]): r["left_out"] for r in screening(tmp_path)["by_condition"]}
-    assert kept[("softmax", "mi-face")] == 0 and kept[("softmax", "deblur")] == 0
+    assert all(kept[condition] == 0 for condition in faces)
     machine = {(r["attack"], r["countermeasure"]): r for r in
                csv.DictReader(open(work / "report" / "tables" / "people_and_machine.csv"))}
     assert machine[("mi-face", "none")]["machine_items"] == "8" and machine[("deblur", "none")]["machine_items"] == "2"
@@ -117,10 +121,10 @@ def test_the_demo_from_an_empty_directory(tmp_path, faces_dir):
     assert (work / "report" / "figures" / "people_against_machine.png").is_file()
 
     state = json.loads((work / "state.json").read_text())
-    assert {"train:softmax", "evaluate", "study", "panel", "report"} <= set(state["done"])
-    assert sum(k.startswith("attack:") for k in state["done"]) == 4
+    assert {"train:softmax", "train:mlp-faces", "evaluate", "study", "panel", "report"} <= set(state["done"])
+    assert sum(k.startswith("attack:") for k in state["done"]) == 5
     again = run_demo(tmp_path, faces_dir)
-    assert again.stderr.count("done before, skipped") == 6  # four attacks, the evaluator, the study
+    assert again.stderr.count("done before, skipped") == 7  # five attacks, the evaluator, the study
     assert "reusing" in again.stderr and "every run has its answers" in again.stderr
     check_complete(tmp_path)
 

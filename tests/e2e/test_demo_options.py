@@ -12,8 +12,9 @@ def test_a_bad_plan_is_refused_with_its_reason_and_writes_nothing(tmp_path):
                           (["--labels", "0-3"], "subjects are numbered 1 to 40"),
                           (["--dp", "softmax"], "MODEL:EPSILON"),
                           (["--dp", "softmax:-1"], "epsilon"),
-                          (["--models", "", "--smooth-models", "", "--blackbox-models", "", "--deblur", "", "--dp", ""],
-                           "no attack to run")):
+                          (["--face-models", "softmax"], "the faces setting is for mlp only, not softmax"),
+                          (["--models", "", "--smooth-models", "", "--face-models", "", "--blackbox-models", "",
+                            "--deblur", "", "--dp", ""], "no attack to run")):
         result = runner.invoke(main, ["demo", "--work", str(work), "--models-dir", str(tmp_path / "m"), *args])
         assert result.exit_code in (1, 2) and message in result.output, result.output
     assert not work.exists() and not (tmp_path / "m").exists()
@@ -26,7 +27,7 @@ def test_a_dp_checkpoint_of_other_settings_is_refused_not_mislabelled(tmp_path, 
                                    "--max-epochs", "1", "--out", str(models)], env=env)
     assert trained.exit_code == 0, trained.output
     result = runner.invoke(main, ["demo", "--work", str(tmp_path / "work"), "--models-dir", str(models), "--models", "",
-                                  "--smooth-models", "", "--blackbox-models", "", "--deblur", "", "--dp", "softmax:8"],
-                           env=env)
+                                  "--smooth-models", "", "--face-models", "", "--blackbox-models", "", "--deblur", "",
+                                  "--dp", "softmax:8"], env=env)
     assert result.exit_code == 1 and "trained with other DP settings (delta 1e-06 there, 1e-05 asked)" in result.output
     assert sorted(p.name for p in models.iterdir()) == ["softmax-dp8.pt"]
