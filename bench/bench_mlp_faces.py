@@ -41,7 +41,7 @@ from attack.faces import HEIGHT, WIDTH, Split, load_faces
 from attack.gallery import att_references
 from attack.mi_face import MIFace
 from attack.prediction_api import PredictionAPI
-from attack.reconstruct import mi_face_config
+from attack.reconstruct import PRESETS, mi_face_config
 from attack.training import TrainConfig, checkpoint_metadata, input_layer, train_model
 from mi_harness.bundle import to_png_pixels
 from mi_harness.evaluate import Recogniser
@@ -68,6 +68,10 @@ TRAINED = {
     "span-wd-1e-2": {"input_init": "span", "weight_decay": 1e-2, "max_epochs": 120},
     "span-seed2": {"input_init": "span", "seed": 2, "max_epochs": 120},
     "span-wd-5e-3-seed2": {"input_init": "span", "weight_decay": 5e-3, "max_epochs": 120, "seed": 2},
+    # the same setting by its name, as `mi-harness train --model mlp --recipe faces [--seed N]` trains it
+    "faces": {"recipe": "faces"},
+    "faces-seed1": {"recipe": "faces", "seed": 1},
+    "faces-seed2": {"recipe": "faces", "seed": 2},
 }
 
 # The trained variants are attacked with the normalized step so that the vanishing gradient (d) does not confound
@@ -125,6 +129,9 @@ SETTINGS = {
                                                                                 "another draw"),
     "MLP span init seed 1, log": ("span-seed1", LOG_TV, "another draw of the span start"),
     "MLP span init seed 1, log grey": ("span-seed1", LOG_GREY, "another draw of the span start"),
+    # the named setting (train --recipe faces, attack --preset faces), on three seeds
+    **{f"MLP faces recipe{suffix}, faces preset": (f"faces{variant}", PRESETS["faces"], "the named setting")
+       for suffix, variant in (("", ""), (" seed 1", "-seed1"), (" seed 2", "-seed2"))},
 }
 
 
