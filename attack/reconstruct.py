@@ -99,15 +99,13 @@ class AttackOutput:
 
 
 def attack_name(request: AttackRequest, config: MIFaceConfig) -> str:
-    """The bundle's attack field. An image prior or a named preset changes what people are shown, so each is a
-    distinct attack: "+tv" for a prior (the smooth preset's included), "+PRESET" for another preset."""
+    """The bundle's attack field. What changes what people are shown is a distinct attack: "+faces" for the faces
+    preset, "+tv" for an image prior (the smooth preset's, or one given)."""
     if request.blur:
         name = "deblur"
     else:
         name = "mi-face" if request.access == "whitebox" else "mi-face-blackbox"
-    if config.tv_weight:
-        return name + "+tv"
-    return name if request.preset == "paper" else f"{name}+{request.preset}"
+    return name + ("+faces" if request.preset == "faces" else "") + ("+tv" if config.tv_weight else "")
 
 
 def blurred_inputs(faces: Faces, split: Split, labels: list[int], blur) -> tuple[torch.Tensor, list[int]]:

@@ -35,6 +35,20 @@ def test_span_trained_sgd_is_sgd_on_the_weights(faces, monkeypatch, overrides):
     assert fast_result.train_loss == pytest.approx(plain_result.train_loss, rel=1e-4)
 
 
+def test_the_faces_preset_is_its_own_attack_for_people():
+    from pathlib import Path
+
+    from attack.reconstruct import AttackRequest, attack_name, mi_face_config
+    from mi_harness.bundle import known_attack
+
+    faces = mi_face_config("mlp", False, {}, "faces")
+    assert (faces.confidence_term, faces.step, faces.start_value, faces.tv_weight) == ("log", "normalized", 0.5, 0)
+    request = AttackRequest(Path("m.pt"), [0], preset="faces")
+    with_prior = mi_face_config("mlp", False, {"tv_weight": 0.1}, "faces")
+    names = attack_name(request, faces), attack_name(request, with_prior)
+    assert names == ("mi-face+faces", "mi-face+faces+tv") and all(known_attack(name) for name in names)
+
+
 def test_the_faces_recipe_is_the_measured_setting_and_options_win():
     cfg = TrainConfig.for_architecture("mlp", "faces")
     assert (cfg.recipe, cfg.input_init, cfg.weight_decay, cfg.max_epochs) == ("faces", "span", 5e-3, 120)

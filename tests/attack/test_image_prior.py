@@ -132,7 +132,7 @@ def test_the_paper_setting_is_the_default_and_smooth_is_named():
     request = AttackRequest(Path("m.pt"), [0], preset="smooth")
     assert attack_name(request, smooth) == "mi-face+tv" and attack_name(request, paper) == "mi-face"
     assert attack_name(AttackRequest(Path("m.pt"), [0], access="blackbox"), smooth) == "mi-face-blackbox+tv"
-    with pytest.raises(ValueError, match="preset must be one of paper, smooth, got 'pretty'"):
+    with pytest.raises(ValueError, match="preset must be one of paper, smooth, faces, got 'pretty'"):
         AttackRequest(Path("m.pt"), [0], preset="pretty")
     with pytest.raises(ValueError, match="preset must be one of"):
         mi_face_config("mlp", False, {}, "pretty")
