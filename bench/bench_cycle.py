@@ -13,9 +13,10 @@ its defaults (cores + 1 processes x 4 threads). Then, for --seconds each, measur
    fast as the server answers: page views per second;
 3. cycle: --people workers loop as people do, with no think time: the task page, its 6-7 images (inline in the
    page since issue 14; fetched one by one from the older code's /img/ URLs, so the code before can be measured by
-   the same client), the style sheet and script once (as a browser cache keeps them), the answer; after each HIT
-   of 10 the done page and "take another batch"; after 3 HITs a new person (a new workerId, no cookie) takes the
-   place. Cycles per second are answers acknowledged (303) in the measured window.
+   the same client), the style sheet and script once (as a browser cache keeps them), the answer (following its
+   redirect, as a browser does); after each HIT of 10 the done page and "take another batch"; after 3 HITs a new
+   person (a new workerId, no cookie) takes the place. Cycles per second are answers acknowledged (303) in the
+   measured window.
 
 The simulated workers are an asyncio client in this process (wrk's Lua scripting cannot keep a cookie and a page
 per connection reliably: Debian's wrk 4.1.0 corrupted strings and crashed under such a script). Each worker has
@@ -342,16 +343,19 @@ class Crowd:
                 await asyncio.sleep(self.rng.uniform(*self.think))
             fields = {name.decode(): value.decode() for name, value in HIDDEN.findall(page)}
             fields["choice"] = self.rng.choice(choices)
-            status, _, _ = await self.send(connection, "answer", "POST", f"/s/{slug}/answer", jar,
-                                           urlencode(fields).encode())
+            status, headers, _ = await self.send(connection, "answer", "POST", f"/s/{slug}/answer", jar,
+                                                 urlencode(fields).encode())
+            path = f"/s/{slug}/task"
             if status == 303:
                 self.counts["acked"] += 1
                 self.counts["answers_in_window"] += self.keep_from <= time.monotonic() <= self.stop_at
                 self.acks.append((fields["assignment"], fields["choice"]))
+                if headers.get("location", "").endswith("/done"):  # the HIT's last answer (since issue 14)
+                    await self.send(connection, "done", "GET", f"/s/{slug}/done", jar)
+                    hits, path = hits + 1, f"/s/{slug}/task?more=1"
             else:
                 self.counts["rejected"] += 1
                 self.note(f"answer: HTTP {status}")
-            path = f"/s/{slug}/task"
 
 
 JOIN_LIMIT_S = 90

@@ -24,7 +24,9 @@ from sqlalchemy.exc import IntegrityError
 class _Job:
     statement: object
     params: dict
+    then: object = None
     outcome: bool | None = None
+    followed: bool = False
     error: BaseException | None = None
     finished: bool = False
 
@@ -38,17 +40,24 @@ class DirectCommit:
     def store(self, statement, params: dict) -> bool | None:
         """Run ``statement`` (an INSERT ... RETURNING that stores one answer or nothing) and commit it. True: stored;
         False: a unique key refused it (the answer is there already); None: it matched nothing, nothing stored."""
+        return self.store_then(statement, None, params)[0]
+
+    def store_then(self, statement, then, params: dict) -> tuple[bool | None, bool]:
+        """``store``, and when it stored, ``then`` (a statement with RETURNING, on the same parameters) after it:
+        (the store's outcome, whether ``then`` returned a row). In autocommit ``then`` is its own transaction, after
+        the answer's: it must be a step that may also be taken later (closing a finished HIT)."""
         with self.engine.connect() as connection:
             try:
                 stored = connection.execute(statement, params).first()
             except IntegrityError:
                 connection.rollback()
-                return False
+                return False, False
             if stored is None:
                 connection.rollback()
-                return None
+                return None, False
+            followed = then is not None and connection.execute(then, params).first() is not None
             connection.commit()
-            return True
+            return True, followed
 
 
 @dataclass
@@ -60,7 +69,11 @@ class GroupCommit:
     _changed: threading.Condition = field(default_factory=threading.Condition)
 
     def store(self, statement, params: dict) -> bool | None:
-        job = _Job(statement, params)
+        return self.store_then(statement, None, params)[0]
+
+    def store_then(self, statement, then, params: dict) -> tuple[bool | None, bool]:
+        """As ``DirectCommit.store_then``; ``then`` runs in the answer's own SAVEPOINT, so it commits with it."""
+        job = _Job(statement, params, then)
         with self._changed:
             self._queue.append(job)
             while self._leading and not job.finished:
@@ -77,7 +90,7 @@ class GroupCommit:
                     self._changed.notify_all()
         if job.error is not None:
             raise job.error
-        return job.outcome
+        return job.outcome, job.followed
 
     def _commit(self, batch: list[_Job]) -> None:
         with self.engine.connect() as connection:
@@ -86,6 +99,8 @@ class GroupCommit:
                     try:
                         with connection.begin_nested():
                             row = connection.execute(job.statement, job.params).first()
+                            job.followed = row is not None and job.then is not None and \
+                                connection.execute(job.then, job.params).first() is not None
                         job.outcome = True if row is not None else None
                     except IntegrityError:
                         job.outcome = False

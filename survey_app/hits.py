@@ -8,7 +8,22 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, Integer, and_, bindparam, case, cast, exists, func, insert, literal, null, or_, select
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased
 
@@ -248,6 +263,21 @@ def _store(absent: bool):
 
 
 STORE_FACE, STORE_ABSENT = _store(absent=False), _store(absent=True)
+
+
+def _close_finished():
+    """Run after an answer is stored, with its parameters: the HIT of that task, when no task of it is left
+    unanswered, is done (as ``complete``, with the completion code in ``code``). Closing it here, in the answer's
+    own commit, spares the worker's next request the HIT's closing write; a HIT this misses (another tab's answer
+    committing at the same moment on PostgreSQL) is closed by the next task page, as before."""
+    unanswered = (select(Assignment.id).where(Assignment.hit_id == Hit.id,
+                                              ~exists().where(Answer.assignment_id == Assignment.id)))
+    return (update(Hit).where(Hit.id == select(Assignment.hit_id).where(Assignment.token == bindparam("token"))
+                              .scalar_subquery(), Hit.completed_at.is_(None), ~unanswered.exists())
+            .values(completed_at=bindparam("now"), completion_code=bindparam("code")).returning(Hit.id))
+
+
+CLOSE_FINISHED = _close_finished()
 WHY_NOT = (
     select(Hit.worker_id, Hit.expires_at, Run.number, Run.status, Study.slug, Study.settings, Worker.blocked,
            Answer.id.label("answer_id"), LineupFace.position.label("chosen"))
@@ -262,8 +292,9 @@ WHY_NOT = (
 
 def record_answer(writer: DirectCommit | GroupCommit, reader: Engine, worker_id: int, slug: str,
                   assignment_token: str, choice: str, shown: datetime | None, now: datetime,
-                  confidence: int | None = None) -> bool:
-    """Store one answer and commit it, in one statement: this is the survey's hot path. False: it was there.
+                  confidence: int | None = None) -> tuple[bool, bool]:
+    """Store one answer and commit it, in one statement: this is the survey's hot path. Returns (stored: False when
+    it was there already, finished: this answer was its HIT's last, and the HIT is now done).
 
     ``writer`` commits it (on SQLite together with the answers other threads send meanwhile: group_commit.py);
     ``reader`` (outside the writer lock) says why, when nothing was stored. ``shown``: when this worker's session
@@ -275,11 +306,12 @@ def record_answer(writer: DirectCommit | GroupCommit, reader: Engine, worker_id:
     """
     position = int(choice) - 1 if len(choice) == 1 and choice in "123456789" else None
     params = {"token": assignment_token, "position": position, "worker_id": worker_id, "slug": slug, "now": now,
-              "shown": shown, "confidence": confidence}
+              "shown": shown, "confidence": confidence, "code": completion_code()}
     if shown is not None and (position is not None or choice == "absent"):
-        stored = writer.store(STORE_ABSENT if choice == "absent" else STORE_FACE, params)
+        stored, finished = writer.store_then(STORE_ABSENT if choice == "absent" else STORE_FACE, CLOSE_FINISHED,
+                                             params)
         if stored is not None:
-            return stored
+            return stored, finished
     with reader.connect() as connection:
         row = connection.execute(WHY_NOT, params).first()
     if row is None or row.worker_id != worker_id or row.slug != slug:
@@ -287,7 +319,7 @@ def record_answer(writer: DirectCommit | GroupCommit, reader: Engine, worker_id:
     if row.blocked:
         raise AnswerRejected(403, "this worker has been blocked from the study")
     if row.answer_id is not None:
-        return False
+        return False, False
     if row.status != "open":
         raise AnswerRejected(409, f"run {row.number} is closed; answers are no longer taken")
     if row.expires_at <= now:

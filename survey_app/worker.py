@@ -294,7 +294,7 @@ def _hand_out_work(slug: str):
 @bp.post("/<slug>/answer")
 def answer(slug: str):
     """The hot path of a study: one statement checks and stores (see record_answer), with the time the task was
-    first shown from the signed session. The next task page completes the HIT when this was its last lineup."""
+    first shown from the signed session; the HIT's last answer also closes it, and goes straight to the done page."""
     worker_id = session.get("workers", {}).get(slug)
     if worker_id is None:
         abort(403, "start the study from its link first")
@@ -303,11 +303,11 @@ def answer(slug: str):
         abort(400, "the form must carry the task and a choice")
     confidence = _confidence(request.form.get("confidence", ""))
     try:
-        record_answer(current_app.extensions["survey_answers"], database.reader(), worker_id, slug, token, choice,
-                      shown_at(slug, token), utcnow(), confidence)
+        _, finished = record_answer(current_app.extensions["survey_answers"], database.reader(), worker_id, slug,
+                                    token, choice, shown_at(slug, token), utcnow(), confidence)
     except AnswerRejected as exc:
         abort(exc.status, str(exc))
-    return redirect(url_for(".task", slug=slug), 303)
+    return redirect(url_for(".done" if finished else ".task", slug=slug), 303)
 
 
 def _confidence(raw: str) -> int | None:

@@ -28,17 +28,40 @@ def test_a_worker_completes_a_hit_and_gets_a_completion_code(app, client, db, bu
         assert page.headers["Cache-Control"] == "no-store"
         response = answer(client, study, page.text, choice=number % 6)
         assert response.status_code == 303
-    finished = client.get(response.headers["Location"])  # the next task page sees the HIT is complete
-    assert finished.status_code == 303 and finished.headers["Location"].endswith("/done")
-    done = client.get(f"/s/{study.slug}/done")
+    # the last answer closed the HIT in its own commit, and goes straight to the done page
+    assert response.headers["Location"].endswith(f"/s/{study.slug}/done")
     hit = db.scalars(select(Hit)).one()
-    assert hit.completion_code and hit.completion_code in done.text
+    assert hit.completed_at is not None and hit.completion_code
+    done = client.get(response.headers["Location"])
+    assert hit.completion_code in done.text
+    finished = client.get(f"/s/{study.slug}/task")  # a reload of the last task page: the done page again
+    assert finished.status_code == 303 and finished.headers["Location"].endswith("/done")
     assert count(db, "answer") == 4
     stored = db.scalars(select(Answer)).all()
     for a in stored:  # correctness is judged against the lineup, on the server
         lineup = db.get(Lineup, a.lineup_id)
         assert a.correct == (a.choice == (lineup.target_position if lineup.target_present else -1))
         assert a.answered_at >= a.shown_at
+
+
+def test_a_hit_its_last_answer_did_not_close_is_closed_by_the_next_task_page(app, client, db, bundle_dir,
+                                                                            monkeypatch):
+    """As when another tab's answer commits at the same moment on PostgreSQL: the close in the answer's commit finds
+    a task still unanswered, and the task page that follows closes the HIT."""
+    import survey_app.hits as hits
+
+    study = new_study(app, bundle_dir, hit_size=2)
+    join(client, study, "W1")
+    monkeypatch.setattr(hits, "CLOSE_FINISHED", select(Hit.id).where(Hit.id < 0))  # finds nothing to close
+    for _ in range(2):
+        response = answer(client, study, client.get(f"/s/{study.slug}/task").text)
+    assert response.headers["Location"].endswith("/task")
+    assert db.scalars(select(Hit)).one().completed_at is None
+    closing = client.get(response.headers["Location"])
+    assert closing.status_code == 303 and closing.headers["Location"].endswith("/done")
+    db.expire_all()
+    hit = db.scalars(select(Hit)).one()
+    assert hit.completed_at is not None and hit.completion_code in client.get(closing.headers["Location"]).text
 
 
 def shown_entry(client, study):
