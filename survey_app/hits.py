@@ -205,29 +205,33 @@ def _task_page():
     """Everything the task page shows, in one statement: the worker's active HIT (the newest unfinished and
     unexpired one, as ``active_hit``), its first unanswered task, that lineup's faces (one row each, in order), and
     how many tasks the HIT has and how many are answered. No row: no such worker in this study; a row without a task:
-    the HIT is finished or there is none (handing out work writes, and is left to the caller)."""
-    newest = aliased(Hit)
-    active = (select(func.max(newest.id)).where(newest.worker_id == Worker.id, newest.completed_at.is_(None),
-                                                newest.expires_at > bindparam("now"))
-              .correlate(Worker).scalar_subquery())
+    the HIT is finished or there is none (handing out work writes, and is left to the caller).
+
+    Built in two derived tables, each closed by LIMIT 1 so that PostgreSQL cannot fold it into the outer query:
+    folded, the HIT and task subqueries became join conditions that it answered by hashing the whole hit and
+    assignment tables on every page view, and the counts ran once per face."""
+    newest = (select(func.max(Hit.id)).where(Hit.worker_id == Worker.id, Hit.completed_at.is_(None),
+                                             Hit.expires_at > bindparam("now")).correlate(Worker).scalar_subquery())
+    who = (select(Worker.blocked, Study.settings, newest.label("hit_id")).join(Study, Study.id == Worker.study_id)
+           .where(Worker.id == bindparam("worker_id"), Study.slug == bindparam("slug")).limit(1).subquery("who"))
     todo, every, done = aliased(Assignment), aliased(Assignment), aliased(Assignment)
-    first = (select(todo.id).where(todo.hit_id == Hit.id, ~exists().where(Answer.assignment_id == todo.id))
-             .order_by(todo.position).limit(1).correlate(Hit).scalar_subquery())
-    total = select(func.count()).select_from(every).where(every.hit_id == Hit.id).correlate(Hit).scalar_subquery()
+    first = (select(todo.id).where(todo.hit_id == who.c.hit_id, ~exists().where(Answer.assignment_id == todo.id))
+             .order_by(todo.position).limit(1).correlate(who).scalar_subquery())
+    total = select(func.count()).select_from(every).where(every.hit_id == who.c.hit_id).correlate(who).scalar_subquery()
     answered = (select(func.count()).select_from(Answer).join(done, done.id == Answer.assignment_id)
-                .where(done.hit_id == Hit.id).correlate(Hit).scalar_subquery())
+                .where(done.hit_id == who.c.hit_id).correlate(who).scalar_subquery())
+    task = (select(who.c.blocked, who.c.settings, who.c.hit_id, first.label("assignment_id"), total.label("total"),
+                   answered.label("answered")).select_from(who).limit(1).subquery("task"))
     # The study's settings (JSON, decoded per row) ride on the first face's row only: one decode a page, not six.
     first_row = or_(LineupFace.position.is_(None), LineupFace.position == 0)
-    settings = case((first_row, Study.settings), else_=null()).label("settings")
-    return (select(Worker.blocked, settings, Hit.id.label("hit_id"), Assignment.token.label("assignment"),
-                   Assignment.id.label("assignment_id"), Item.image_id.label("probe_image"), Item.aux_image_id,
-                   LineupFace.position.label("face"), LineupFace.image_id.label("face_image"),
-                   total.label("total"), answered.label("answered"))
-            .select_from(Worker).join(Study, Study.id == Worker.study_id)
-            .outerjoin(Hit, Hit.id == active).outerjoin(Assignment, Assignment.id == first)
+    settings = case((first_row, task.c.settings), else_=null()).label("settings")
+    return (select(task.c.blocked, settings, task.c.hit_id, Assignment.token.label("assignment"),
+                   task.c.assignment_id, Item.image_id.label("probe_image"), Item.aux_image_id,
+                   LineupFace.position.label("face"), LineupFace.image_id.label("face_image"), task.c.total,
+                   task.c.answered)
+            .select_from(task).outerjoin(Assignment, Assignment.id == task.c.assignment_id)
             .outerjoin(Lineup, Lineup.id == Assignment.lineup_id).outerjoin(Item, Item.id == Lineup.item_id)
             .outerjoin(LineupFace, LineupFace.lineup_id == Lineup.id)
-            .where(Worker.id == bindparam("worker_id"), Study.slug == bindparam("slug"))
             .order_by(LineupFace.position))
 
 
