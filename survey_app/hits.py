@@ -49,9 +49,27 @@ def stored_settings(stored: dict) -> StudySettings:
     return StudySettings(**known)
 
 
+# Handing out a HIT's statements, built once with bind parameters (building costs more than running them) and,
+# where they read no ORM entity, run on the session's connection, past the ORM's per-statement work.
+ACTIVE_HIT = (select(Hit).where(Hit.worker_id == bindparam("worker_id"), Hit.completed_at.is_(None),
+                                Hit.expires_at > bindparam("now")).order_by(Hit.id.desc()).limit(1))
+OPEN_RUNS = select(Run).where(Run.study_id == bindparam("study_id"), Run.status == "open").order_by(Run.number)
+RUNS_TAKEN = select(Hit.run_id).where(Hit.worker_id == bindparam("worker_id"))
+LOCK_RUN = select(Run.id).where(Run.id == bindparam("run_id")).with_for_update()
+SEEN_IN_RUN = (select(Assignment.lineup_id).join(Hit, Hit.id == Assignment.hit_id)
+               .where(Hit.run_id == bindparam("run_id"), Hit.worker_id == bindparam("worker_id")))
+SEEN_IN_STUDY = (select(Assignment.lineup_id).join(Hit, Hit.id == Assignment.hit_id).join(Run, Run.id == Hit.run_id)
+                 .where(Run.study_id == bindparam("study_id"), Hit.worker_id == bindparam("worker_id")))
+ANSWERS_BY_LINEUP = (select(Answer.lineup_id, func.count()).where(Answer.run_id == bindparam("run_id"))
+                     .group_by(Answer.lineup_id))
+PENDING_BY_LINEUP = (select(Assignment.lineup_id, func.count()).join(Hit, Hit.id == Assignment.hit_id)
+                     .where(Hit.run_id == bindparam("run_id"), Hit.completed_at.is_(None),
+                            Hit.expires_at > bindparam("now"), ~exists().where(Answer.assignment_id == Assignment.id))
+                     .group_by(Assignment.lineup_id))
+
+
 def active_hit(db: Session, worker: Worker, now: datetime) -> Hit | None:
-    return db.scalars(select(Hit).where(Hit.worker_id == worker.id, Hit.completed_at.is_(None),
-                                        Hit.expires_at > now).order_by(Hit.id.desc()).limit(1)).first()
+    return db.scalars(ACTIVE_HIT, {"worker_id": worker.id, "now": now}).first()
 
 
 def unanswered(db: Session, hit: Hit) -> list[Assignment]:
@@ -72,11 +90,10 @@ def complete(hit: Hit, now: datetime) -> None:
 
 
 def _runs_for(db: Session, study: Study, worker: Worker, settings: StudySettings) -> list[Run]:
-    open_runs = list(db.scalars(select(Run).where(Run.study_id == study.id, Run.status == "open")
-                                .order_by(Run.number)))
+    open_runs = list(db.scalars(OPEN_RUNS, {"study_id": study.id}))
     if settings.multiple_runs_per_worker:
         return open_runs
-    taken = set(db.scalars(select(Hit.run_id).where(Hit.worker_id == worker.id)))
+    taken = set(db.connection().scalars(RUNS_TAKEN, {"worker_id": worker.id}))
     if taken:
         return [r for r in open_runs if r.id in taken]
     return open_runs
@@ -114,7 +131,7 @@ def start_hit(db: Session, study: Study, worker: Worker, now: datetime, arrival:
         # Serialise HIT creation per run: PostgreSQL locks the run's row; on SQLite the transaction
         # already holds the write lock (BEGIN IMMEDIATE). Then look again: the same worker's other tab
         # may have made their HIT while this request waited.
-        db.execute(select(Run.id).where(Run.id == run.id).with_for_update())
+        db.connection().execute(LOCK_RUN, {"run_id": run.id})
         existing = active_hit(db, worker, now)
         if existing is not None:
             return existing
@@ -137,22 +154,16 @@ def _pick_lineups(db: Session, study: Study, run: Run, worker: Worker, settings:
                   now: datetime) -> list[int]:
     lineups, twins = _study_lineups(db, study)
     twins = twins if settings.control_items else {}
-    seen = set(db.scalars(select(Assignment.lineup_id).join(Hit, Hit.id == Assignment.hit_id)
-                          .where(Hit.run_id == run.id, Hit.worker_id == worker.id)))
+    connection = db.connection()
+    params = {"run_id": run.id, "worker_id": worker.id, "study_id": study.id, "now": now}
+    seen = set(connection.scalars(SEEN_IN_RUN, params))
     if twins:
         # A mock witness must not have seen the lineup with the real reconstruction (nor the other way round), in
         # any run: they would remember whom they picked.
-        ever = set(db.scalars(select(Assignment.lineup_id).join(Hit, Hit.id == Assignment.hit_id)
-                              .join(Run, Run.id == Hit.run_id)
-                              .where(Run.study_id == study.id, Hit.worker_id == worker.id)))
+        ever = set(connection.scalars(SEEN_IN_STUDY, params))
         seen |= {twins[lid] for lid in ever if lid in twins}
-    answered = dict(db.execute(select(Answer.lineup_id, func.count()).where(Answer.run_id == run.id)
-                               .group_by(Answer.lineup_id)).all())
-    pending = dict(db.execute(
-        select(Assignment.lineup_id, func.count()).join(Hit, Hit.id == Assignment.hit_id)
-        .where(Hit.run_id == run.id, Hit.completed_at.is_(None), Hit.expires_at > now,
-               ~exists().where(Answer.assignment_id == Assignment.id))
-        .group_by(Assignment.lineup_id)).all())
+    answered = dict(connection.execute(ANSWERS_BY_LINEUP, params).all())
+    pending = dict(connection.execute(PENDING_BY_LINEUP, params).all())
     rng = random.Random()
     load = {lid: answered.get(lid, 0) + pending.get(lid, 0) for lid, _ in lineups}
     free = sorted((lid for lid, gold in lineups if not gold and lid not in seen
