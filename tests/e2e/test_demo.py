@@ -131,8 +131,11 @@ def test_the_demo_from_an_empty_directory(tmp_path, faces_dir):
 
 def test_an_interrupted_demo_resumes_without_losing_or_doubling_answers(tmp_path, faces_dir):
     env = {**os.environ, "MI_FACES_DIR": str(faces_dir)}
+    # Ctrl-C's default action in the demo, even where the test runs as a background job (whose children a shell
+    # starts with SIGINT ignored, and Python then never turns it into KeyboardInterrupt)
     process = subprocess.Popen(demo_command(tmp_path), cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+                               stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     db = tmp_path / "work" / "survey.db"
     deadline = time.monotonic() + 600
     answered = 0
