@@ -44,6 +44,21 @@ def test_a_worker_completes_a_hit_and_gets_a_completion_code(app, client, db, bu
         assert a.answered_at >= a.shown_at
 
 
+def test_the_last_answer_closes_its_own_hit_only(app, client, db, bundle_dir):
+    """Another worker's HIT, still unanswered, neither keeps this one open nor is closed with it."""
+    study = new_study(app, bundle_dir, hit_size=2)
+    other = app.test_client()
+    for browser, name in ((client, "W1"), (other, "W2")):
+        join(browser, study, name)
+    waiting = other.get(f"/s/{study.slug}/task")  # W2's HIT, nothing answered
+    assert waiting.status_code == 200
+    for _ in range(2):
+        response = answer(client, study, client.get(f"/s/{study.slug}/task").text)
+    assert response.headers["Location"].endswith("/done")
+    by_worker = {hit.worker_id: hit.completed_at for hit in db.scalars(select(Hit))}
+    assert sorted(done is None for done in by_worker.values()) == [False, True]
+
+
 def test_a_hit_its_last_answer_did_not_close_is_closed_by_the_next_task_page(app, client, db, bundle_dir,
                                                                             monkeypatch):
     """As when another tab's answer commits at the same moment on PostgreSQL: the close in the answer's commit finds
