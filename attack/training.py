@@ -63,8 +63,7 @@ class TrainConfig:
     recipe: str = "paper"  # the RECIPES entry these settings started from, recorded with the checkpoint
 
     def __post_init__(self) -> None:
-        if self.recipe not in RECIPES:
-            raise ValueError(f"the training recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
+        check_recipe(self.recipe)
         if self.input_init not in INPUT_INITS:
             raise ValueError(f"the input layer's initialisation must be one of {', '.join(INPUT_INITS)}, "
                              f"got {self.input_init!r}")
@@ -90,9 +89,13 @@ class TrainConfig:
         return cls(**base)
 
 
-def recipe_settings(recipe: str, architecture: str) -> dict:
+def check_recipe(recipe: str) -> None:
     if recipe not in RECIPES:
         raise ValueError(f"the training recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
+
+
+def recipe_settings(recipe: str, architecture: str) -> dict:
+    check_recipe(recipe)
     if architecture not in RECIPES[recipe]:
         raise ValueError(f"the {recipe!r} recipe is for {', '.join(RECIPES[recipe])} only, not {architecture}")
     return RECIPES[recipe][architecture]

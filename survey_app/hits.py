@@ -72,21 +72,8 @@ def active_hit(db: Session, worker: Worker, now: datetime) -> Hit | None:
     return db.scalars(ACTIVE_HIT, {"worker_id": worker.id, "now": now}).first()
 
 
-def unanswered(db: Session, hit: Hit) -> list[Assignment]:
-    answered = exists().where(Answer.assignment_id == Assignment.id)
-    return list(db.scalars(select(Assignment).where(Assignment.hit_id == hit.id, ~answered)
-                           .order_by(Assignment.position)))
-
-
 def completion_code() -> str:
     return f"MI-{secrets.token_hex(3).upper()}-{secrets.token_hex(3).upper()}"
-
-
-def complete(hit: Hit, now: datetime) -> None:
-    """Mark a HIT whose every task is answered (the caller has checked) done, with its code."""
-    if hit.completed_at is None:
-        hit.completed_at = now
-        hit.completion_code = completion_code()
 
 
 def _runs_for(db: Session, study: Study, worker: Worker, settings: StudySettings) -> list[Run]:
@@ -280,19 +267,21 @@ def _store(absent: bool):
 STORE_FACE, STORE_ABSENT = _store(absent=False), _store(absent=True)
 
 
-def _close_finished():
-    """Run after an answer is stored, with its parameters: the HIT of that task, when no task of it is left
-    unanswered, is done (as ``complete``, with the completion code in ``code``). Closing it here, in the answer's
-    own commit, spares the worker's next request the HIT's closing write; a HIT this misses (another tab's answer
-    committing at the same moment on PostgreSQL) is closed by the next task page, as before."""
+def _close_finished(hit_id):
+    """The one rule for closing a HIT: when no task of HIT ``hit_id`` is left unanswered and it is still open, it is
+    done at ``now`` with the completion code ``code``; RETURNING says whether it was closed."""
     unanswered = (select(Assignment.id).where(Assignment.hit_id == Hit.id,
                                               ~exists().where(Answer.assignment_id == Assignment.id)))
-    return (update(Hit).where(Hit.id == select(Assignment.hit_id).where(Assignment.token == bindparam("token"))
-                              .scalar_subquery(), Hit.completed_at.is_(None), ~unanswered.exists())
+    return (update(Hit).where(Hit.id == hit_id, Hit.completed_at.is_(None), ~unanswered.exists())
             .values(completed_at=bindparam("now"), completion_code=bindparam("code")).returning(Hit.id))
 
 
-CLOSE_FINISHED = _close_finished()
+CLOSE_FINISHED = _close_finished(select(Assignment.hit_id).where(Assignment.token == bindparam("token"))
+                                 .scalar_subquery())
+"""Run after an answer is stored, with its parameters: closing the HIT in the answer's own commit spares the worker's
+next request the closing write. A HIT this misses (another tab's answer committing at the same moment on PostgreSQL)
+is closed by the next task page, with CLOSE_HIT."""
+CLOSE_HIT = _close_finished(bindparam("hit_id"))
 WHY_NOT = (
     select(Hit.worker_id, Hit.expires_at, Run.number, Run.status, Study.slug, Study.settings, Worker.blocked,
            Answer.id.label("answer_id"), LineupFace.position.label("chosen"))

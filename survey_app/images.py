@@ -106,7 +106,7 @@ def _mark(key: bytes, label: str) -> str:
 
 
 def _encoded(image_ids: list[int]) -> dict[int, Encoded]:
-    """The images by id, from the process's cache or, for those it lacks, one read outside the writer lock (images
+    """The images by id, from this app's cache or, for those it lacks, one read outside the writer lock (images
     never change)."""
     cache = _cache()
     found = {i: entry for i in image_ids if (entry := cache.get(i)) is not None}

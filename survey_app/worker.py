@@ -24,18 +24,18 @@ from sqlalchemy.orm import Session
 
 from . import db as database
 from .hits import (
+    CLOSE_HIT,
     TASK_PAGE,
     AnswerRejected,
     Arrival,
     active_hit,
     batch_size,
-    complete,
+    completion_code,
     platform_hit_taken,
     record_answer,
     settings_of,
     start_hit,
     stored_settings,
-    unanswered,
 )
 from .images import display_sizes, inline_images
 from .models import Hit, Item, Lineup, LineupFace, Study, Worker, utcnow
@@ -273,9 +273,9 @@ def _hand_out_work(slug: str):
     db = database.session()
     now = utcnow()
     hit = active_hit(db, worker, now)
-    if hit is not None and not unanswered(db, hit):  # the last answer came in: the HIT is done
-        complete(hit, now)
-        db.commit()
+    if hit is not None and db.connection().execute(CLOSE_HIT, {"hit_id": hit.id, "now": now,
+                                                                "code": completion_code()}).first() is not None:
+        db.commit()  # the last answer came in and did not close the HIT: it is done now
         hit = None
     arrival = _session_arrival(slug)
     if hit is None and (platform_hit_taken(db, worker, arrival)
