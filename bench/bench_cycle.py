@@ -13,10 +13,12 @@ its defaults (cores + 1 processes x 4 threads). Then, for --seconds each, measur
    fast as the server answers: page views per second;
 3. cycle: --people workers loop as people do, with no think time: the task page, its 6-7 images (inline in the
    page since issue 14; fetched one by one from the older code's /img/ URLs, so the code before can be measured by
-   the same client), the style sheet and script once (as a browser cache keeps them), the answer (following its
-   redirect, as a browser does); after each HIT of 10 the done page and "take another batch"; after 3 HITs a new
-   person (a new workerId, no cookie) takes the place. Cycles per second are answers acknowledged (303) in the
-   measured window.
+   the same client), the style sheet and script once (as a browser cache keeps them), the answer as task.js sends
+   it, asking for the next task's page in the answer's own response (an older server ignores that and redirects;
+   a redirect is followed, as a browser does; --no-script: the plain form's POST and the GET its redirect leads to,
+   as a browser without JavaScript sends them); after each HIT of 10 the done page and "take another batch"; after
+   3 HITs a new person (a new workerId, no cookie) takes the place. Cycles per second are answers acknowledged (a
+   303, or the next task's page) in the measured window.
 
 The simulated workers are an asyncio client in this process (wrk's Lua scripting cannot keep a cookie and a page
 per connection reliably: Debian's wrk 4.1.0 corrupted strings and crashed under such a script). Each worker has
@@ -201,8 +203,9 @@ class Connection:
         self.host, self.port = host, port
         self.reader = self.writer = None
 
-    async def request(self, method: str, path: str, cookie: str | None, body: bytes = b"") -> tuple[int, dict, bytes]:
-        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+    async def request(self, method: str, path: str, cookie: str | None, body: bytes = b"",
+                      extra: str = "") -> tuple[int, dict, bytes]:
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{extra}"
         if cookie:
             head += f"Cookie: {cookie}\r\n"
         if method == "POST":
@@ -249,8 +252,9 @@ class Crowd:
     """Simulated workers, each with its own session and connection, doing what a person does (module docstring)."""
 
     def __init__(self, base: str, slug: str, prefix: str, mode: str, people: int, hits: int,
-                 think: tuple[float, float], warmup: float, seconds: float) -> None:
+                 think: tuple[float, float], warmup: float, seconds: float, script: bool = True) -> None:
         url = urlsplit(base)
+        self.answer_header = "X-Survey-Next: task\r\n" if script else ""
         self.people = people
         self.host, self.port, self.slug, self.prefix, self.mode = url.hostname, url.port, slug, prefix, mode
         self.hits, self.think, self.rng = hits, think, random.Random(prefix)
@@ -263,10 +267,11 @@ class Crowd:
         self.acks: list[tuple[str, str]] = []
         self.problems: list[str] = []
 
-    async def send(self, connection: Connection, kind: str, method: str, path: str, jar: dict, body: bytes = b""):
+    async def send(self, connection: Connection, kind: str, method: str, path: str, jar: dict, body: bytes = b"",
+                   extra: str = ""):
         started = time.monotonic()
         cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
-        status, headers, payload = await connection.request(method, path, cookie, body)
+        status, headers, payload = await connection.request(method, path, cookie, body, extra)
         now = time.monotonic()
         if self.keep_from <= now <= self.stop_at:
             self.latency[kind].append((now - started) * 1e6)
@@ -313,9 +318,12 @@ class Crowd:
         status, _, _ = await self.send(connection, "consent", "POST", f"/s/{slug}/consent", jar, form.encode())
         if status != 303:
             return self.note(f"consent: HTTP {status}")
-        path, hits, static_fetched = f"/s/{slug}/task", 0, False
+        path, hits, static_fetched, shown = f"/s/{slug}/task", 0, False, None
         while hits < self.hits and time.monotonic() < self.stop_at:
-            status, headers, page = await self.send(connection, "page", "GET", path, jar)
+            if shown is not None:  # the answer's response was the next task's page (task.js)
+                status, headers, page, shown = 200, {}, shown, None
+            else:
+                status, headers, page = await self.send(connection, "page", "GET", path, jar)
             if status == 303 and headers.get("location", "").endswith("/done"):
                 await self.send(connection, "done", "GET", f"/s/{slug}/done", jar)
                 hits, path = hits + 1, f"/s/{slug}/task?more=1"
@@ -343,9 +351,15 @@ class Crowd:
                 await asyncio.sleep(self.rng.uniform(*self.think))
             fields = {name.decode(): value.decode() for name, value in HIDDEN.findall(page)}
             fields["choice"] = self.rng.choice(choices)
-            status, headers, _ = await self.send(connection, "answer", "POST", f"/s/{slug}/answer", jar,
-                                                 urlencode(fields).encode())
+            status, headers, reply = await self.send(connection, "answer", "POST", f"/s/{slug}/answer", jar,
+                                                     urlencode(fields).encode(), self.answer_header)
             path = f"/s/{slug}/task"
+            if status == 200 and self.answer_header:  # the page the answer leads to came with it (task.js)
+                if headers.get("content-location", "").endswith("/done"):
+                    status, headers = 303, {}
+                    hits, path = hits + 1, f"/s/{slug}/task?more=1"
+                elif CHOICE.search(reply):
+                    status, headers, shown = 303, {}, reply
             if status == 303:
                 self.counts["acked"] += 1
                 self.counts["answers_in_window"] += self.keep_from <= time.monotonic() <= self.stop_at
@@ -362,11 +376,11 @@ JOIN_LIMIT_S = 90
 
 
 def run_crowd(base: str, slug: str, prefix: str, mode: str, people: int, hits: int, seconds: float, server_pid: int,
-              think: tuple[float, float] = (0.0, 0.0), warmup: float = 0.0) -> dict:
+              think: tuple[float, float] = (0.0, 0.0), warmup: float = 0.0, script: bool = True) -> dict:
     """``people`` workers; latencies, rates and CPU from a window of ``seconds`` that opens ``warmup`` seconds after
     every place has seen its first task. The client's CPU is this process's own CPU time in the window (it does
     nothing else meanwhile)."""
-    crowd = Crowd(base, slug, prefix, mode, people, hits, think, warmup, seconds)
+    crowd = Crowd(base, slug, prefix, mode, people, hits, think, warmup, seconds, script)
     cpu = {}
 
     async def main():
@@ -475,7 +489,7 @@ def saturation_run(kind: str, args, workdir: Path) -> dict:
                                 args.seconds, server.pid, warmup=args.saturation_warmup)
             prefix = f"C{secrets.token_hex(3)}"
             cycle = run_crowd(base, slug, prefix, "cycle", args.people, args.hits, args.seconds, server.pid,
-                              warmup=args.saturation_warmup)
+                              warmup=args.saturation_warmup, script=args.script)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -506,7 +520,7 @@ def think_run(kind: str, args, workdir: Path) -> dict:
             for people in args.steps:
                 prefix = f"T{secrets.token_hex(3)}"
                 result = run_crowd(base, slug, prefix, "cycle", people, args.hits, args.seconds, server.pid,
-                                   think=args.think, warmup=args.warmup)
+                                   think=args.think, warmup=args.warmup, script=args.script)
                 step = summarise(result)
                 step.update(people=people, cycles_per_s=round(result["counts"]["answers_in_window"] / args.seconds, 1),
                             answers=check_answers(url, result["acks"], prefix))
@@ -544,6 +558,8 @@ def main() -> None:
     parser.add_argument("--saturation-warmup", type=float, default=2,
                         help="seconds of each saturation run not measured (everyone joins)")
     parser.add_argument("--warmup", type=float, default=10, help="seconds of each think step not measured")
+    parser.add_argument("--no-script", dest="script", action="store_false",
+                        help="answer as a browser without JavaScript: the form's POST, then its redirect to the task")
     parser.add_argument("--nice", type=int, default=0,
                         help="run the benchmark (client, server, wrk) at this niceness; below 0 needs root")
     parser.add_argument("--out", default=None, help="results file (default bench/results/cycle[_think].json)")

@@ -39,7 +39,7 @@ from .hits import (
 )
 from .images import display_sizes, inline_images
 from .models import Hit, Item, Lineup, LineupFace, Study, Worker, utcnow
-from .shown import mark_shown, shown_at
+from .shown import mark_shown, shown_at, shown_last
 
 bp = Blueprint("worker", __name__, url_prefix="/s")
 WORKER_ID = re.compile(r"[A-Za-z0-9_.@-]{1,120}")
@@ -249,7 +249,7 @@ def _show_task(slug: str, worker_id: int):
     first = rows[0]
     if first.blocked:
         abort(403, "this worker has been blocked from the study")
-    mark_shown(slug, first.assignment, now)
+    mark_shown(slug, first.assignment, now, last=first.total - first.answered == 1)
     probe_size, face_size = display_sizes(first.settings)
     settings = stored_settings(first.settings)
     return _no_store(render_template(
@@ -291,10 +291,18 @@ def _hand_out_work(slug: str):
     return None
 
 
+NEXT_PAGE = "X-Survey-Next"
+"""Sent by task.js with an answer: respond with the page the answer leads to (the next task, or the done page after a
+HIT's last answer) rather than a redirect to it, with its address in Content-Location, so a worker with JavaScript
+takes one request a task. Where that page would itself be a redirect, the redirect is sent (task.js then opens the
+task page, which leads where the server says)."""
+
+
 @bp.post("/<slug>/answer")
 def answer(slug: str):
     """The hot path of a study: one statement checks and stores (see record_answer), with the time the task was
-    first shown from the signed session; the HIT's last answer also closes it, and goes straight to the done page."""
+    first shown from the signed session; the HIT's last answer also closes it, and goes straight to the done page.
+    Otherwise a redirect to the next task; or, asked for with NEXT_PAGE, the page itself."""
     worker_id = session.get("workers", {}).get(slug)
     if worker_id is None:
         abort(403, "start the study from its link first")
@@ -304,10 +312,18 @@ def answer(slug: str):
     confidence = _confidence(request.form.get("confidence", ""))
     try:
         _, finished = record_answer(current_app.extensions["survey_answers"], database.reader(), worker_id, slug,
-                                    token, choice, shown_at(slug, token), utcnow(), confidence)
+                                    token, choice, shown_at(slug, token), utcnow(), confidence,
+                                    may_finish=shown_last(slug, token))
     except AnswerRejected as exc:
         abort(exc.status, str(exc))
-    return redirect(url_for(".done" if finished else ".task", slug=slug), 303)
+    where = url_for(".done" if finished else ".task", slug=slug)
+    if request.headers.get(NEXT_PAGE) == "task":
+        page = done(slug) if finished else _show_task(slug, worker_id)
+        if page is not None:
+            if page.status_code == 200:
+                page.headers["Content-Location"] = where  # what task.js shows the page as
+            return page
+    return redirect(where, 303)
 
 
 def _confidence(raw: str) -> int | None:

@@ -1,6 +1,12 @@
 // Choose, then confirm. A click or a key (1-5 a face, 0 "not in this lineup") only chooses; the confirm button or
 // Enter sends. One confirmation, one answer: the button is disabled once the form is on its way (the server also
 // ignores repeats).
+//
+// The answer goes by fetch, asking for the page it leads to in the same response (X-Survey-Next: the next task, or
+// the done page), which is then shown in place of this one at the address the server names (Content-Location): one
+// request a task instead of the form's POST and the redirect after it. Where the server answers with a redirect
+// instead, the task page is opened, which leads where the server says. Without fetch the form posts as a plain form. A server error (5xx) or a lost connection leaves the form as it was, says so, and the
+// same answer can be confirmed again: the server stores a task's answer once, however often it is sent.
 var lineup = document.getElementById("lineup");
 var send = document.getElementById("send");
 var rating = document.getElementById("confidence");
@@ -16,10 +22,52 @@ function describe() {
   send.textContent = rating && !chosen("confidence") ? "Now say how sure you are" : "Confirm: " + what + rated;
 }
 
+function sendAgain(text) {
+  var note = document.getElementById("send-problem");
+  if (!note) {
+    note = document.createElement("p");
+    note.id = "send-problem";
+    note.className = "message";
+    note.setAttribute("role", "alert");
+    send.parentNode.insertBefore(note, send);
+  }
+  note.textContent = text;
+  delete lineup.dataset.sent;
+  send.disabled = false;
+  describe();
+}
+
+function show(response, html) {
+  if (response.status >= 500) {
+    var said = new DOMParser().parseFromString(html, "text/html").querySelector(".message");
+    sendAgain((said ? said.textContent : "The server could not take the answer") + ". Your choice is kept: confirm it again.");
+    return;
+  }
+  // The next task, the done page or a refusal: shown as the page the form's own POST would have led to.
+  history.replaceState({ answered: true }, "", response.headers.get("Content-Location") || location.href);
+  document.open();
+  document.write(html);
+  document.close();
+}
+
 lineup.addEventListener("submit", function (event) {
   if (this.dataset.sent || !ready()) { event.preventDefault(); return; }
   this.dataset.sent = "1";
-  setTimeout(function () { send.disabled = true; }, 0);
+  if (!window.fetch || !window.URLSearchParams) {
+    setTimeout(function () { send.disabled = true; }, 0);
+    return;  // the plain form's POST
+  }
+  event.preventDefault();
+  send.disabled = true;
+  fetch(lineup.action, { method: "POST", body: new URLSearchParams(new FormData(lineup)),
+                         headers: { "X-Survey-Next": "task" }, credentials: "same-origin", redirect: "manual" })
+    .then(function (response) {
+      if (response.type === "opaqueredirect") { location.assign(lineup.dataset.task); return; }
+      return response.text().then(function (html) { show(response, html); });
+    })
+    .catch(function () {
+      sendAgain("The connection failed before the server replied. Confirm again: a task's answer is stored once.");
+    });
 });
 lineup.addEventListener("change", function (event) {
   if (rating && event.target.name === "choice") { rating.hidden = false; }
@@ -30,6 +78,14 @@ lineup.addEventListener("change", function (event) {
 // (without JavaScript it is simply always shown). Focus stays where it is, so arrow keys keep moving between faces.
 if (rating && !chosen("choice")) { rating.hidden = true; }
 describe();
+
+// A task shown in place after an answer: start at the top, with the focus on "Task n of m", which a screen reader
+// then reads out as it would a new page's title.
+if (history.state && history.state.answered) {
+  var progress = document.querySelector(".progress");
+  window.scrollTo(0, 0);
+  if (progress) { progress.focus(); }
+}
 
 function pick(input) {
   input.checked = true;

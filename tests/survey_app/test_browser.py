@@ -1,5 +1,6 @@
 """A real browser (Debian's chromium, driven by Playwright) completes a HIT on the real server by clicking."""
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import create_engine, func, select
@@ -48,11 +49,16 @@ def test_chromium_completes_a_hit_by_clicking(served_study):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1000, "height": 800})
+        sent = []
+        page.on("request", lambda request: sent.append((request.method, urlsplit(request.url).path)))
         page.goto(f"{server.base}/s/{slug}/?workerId=BROWSER1")
         page.check("input[name=consent]")
         page.click("text=Start")
         for number in range(1, 5):
             page.wait_for_selector(f"text=Task {number} of 4")
+            if number > 1:  # shown in place after the answer, the focus on "Task n of 4" for a screen reader
+                assert page.evaluate("document.activeElement.className") == "progress"
+                assert page.url.endswith(f"/s/{slug}/task")
             images = page.locator("img")
             assert images.count() in (6, 7)
             assert all(images.nth(i).evaluate("img => img.naturalWidth") == 92 for i in range(images.count()))
@@ -63,6 +69,10 @@ def test_chromium_completes_a_hit_by_clicking(served_study):
             page.locator("label.face").nth(number % 5).click()  # choose, then confirm
             page.locator("button.send").dblclick()  # a double click is one answer
         page.wait_for_selector(".completion-code")
+        assert page.url.endswith(f"/s/{slug}/done")
+        # one request a task: each answer's response was the next page (the done page last), no GET after it
+        pages = [(method, path.rsplit("/", 1)[-1]) for method, path in sent if path.startswith(f"/s/{slug}/")]
+        assert pages == [("GET", ""), ("POST", "consent"), ("GET", "task"), ("GET", "task"), *[("POST", "answer")] * 4]
         code = page.locator(".completion-code").first.inner_text()
         page.go_back()  # the back button lands on the server's idea of where the worker is, not a stale task
         page.wait_for_load_state()
@@ -123,3 +133,77 @@ def test_confidence_by_keyboard_and_on_a_phone(rated_study):
     with Session(engine) as db:
         stored = db.execute(select(Answer.choice, Answer.confidence).order_by(Answer.id)).all()
     assert [tuple(r) for r in stored] == [(1, 3), (3, 5)]
+
+
+def launch(p):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    return p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+
+
+@pytest.fixture
+def short_study(tmp_path, bundle_dir):
+    yield from serve_study(tmp_path, bundle_dir, "short", {"hit_size": 2})
+
+
+@pytest.mark.slow
+def test_without_javascript_the_form_posts_and_its_redirect_leads_on(short_study):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    server, slug, engine = short_study
+    with sync_api.sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_context(java_script_enabled=False).new_page()
+        page.goto(f"{server.base}/s/{slug}/?workerId=NOSCRIPT1")
+        page.check("input[name=consent]")
+        page.click("text=Start")
+        for number in (1, 2):
+            page.wait_for_selector(f"text=Task {number} of 2")
+            page.locator("label.face").nth(number).click()
+            with page.expect_navigation():
+                page.locator("button.send").click()
+        assert page.url.endswith(f"/s/{slug}/done")
+        code = page.locator(".completion-code").first.inner_text()
+        browser.close()
+    with Session(engine) as db:
+        assert db.scalar(select(func.count()).select_from(Answer)) == 2
+        assert db.scalars(select(Hit.completion_code)).one() == code
+
+
+@pytest.mark.slow
+def test_a_failed_send_says_so_keeps_the_choice_and_the_answer_is_stored_once(short_study):
+    """A reply lost on the way back (the answer was stored), then the server's 503: each time the page says so and
+    the same answer can be confirmed again; the third try leads on, and the task has its one answer."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    server, slug, engine = short_study
+    failures = ["lost reply", "busy"]
+
+    def flaky(route):
+        failure = failures.pop(0) if failures else None
+        if failure == "lost reply":
+            route.fetch()  # the server stores the answer; its reply never reaches the page
+            route.abort("connectionreset")
+        elif failure == "busy":
+            route.fulfill(status=503, content_type="text/html",
+                          body='<main><p class="message">the database is busy; nothing was stored, please retry</p>'
+                               "</main>")
+        else:
+            route.continue_()
+
+    with sync_api.sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page()
+        page.goto(f"{server.base}/s/{slug}/?workerId=FLAKY1")
+        page.check("input[name=consent]")
+        page.click("text=Start")
+        page.wait_for_selector("text=Task 1 of 2")
+        page.route("**/answer", flaky)
+        page.locator("label.face").nth(2).click()
+        for said in ("connection failed", "database is busy"):
+            page.locator("button.send").click()
+            page.wait_for_selector(f"#send-problem:has-text('{said}')")
+            assert page.is_enabled("button.send") and page.is_checked("input[name=choice] >> nth=2")
+        page.locator("button.send").click()
+        page.wait_for_selector("text=Task 2 of 2")
+        browser.close()
+    with Session(engine) as db:
+        assert db.scalars(select(Answer.choice)).all() == [2]
