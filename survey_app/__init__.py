@@ -12,6 +12,7 @@ from werkzeug.security import safe_join
 
 from . import db, inputs, migrate
 from .config import Config
+from .sessions import SigningSessions
 
 csrf = CSRFProtect()
 STATIC_MAX_AGE = 365 * 24 * 3600
@@ -38,6 +39,7 @@ def _static_url(_script_root: str, filename: str) -> str:
 
 class SurveyApp(Flask):
     request_class = inputs.SurveyRequest  # its JSON parser refuses what the database cannot store (inputs.py)
+    session_interface = SigningSessions()
 
     def get_send_file_max_age(self, filename: str | None) -> int | None:
         """A versioned static URL (as ``static_url`` writes it) never changes: cache it for a year. Any other URL is

@@ -3,17 +3,18 @@
 On SQLite every write holds the database's one writer lock through its fsync (``synchronous=FULL``), so a crowd's
 answers queue for the disk one at a time, and a request thread waiting its turn serves nobody. ``GroupCommit`` lets
 the answers of one process share a commit: the thread that finds no commit running leads, storing every answer
-queued so far in one transaction (each in its own SAVEPOINT, so a duplicate or a refused answer touches no other)
-and committing once; the threads whose answers it carried wait for their outcome, and one whose answer arrived
-during that commit leads the next. An answer is acknowledged only after the commit that holds it returns, so nothing
-acknowledged is lost; if that commit fails, every answer in it fails with the same error (the server answers 503,
-the browser sends again, the unique keys keep one). PostgreSQL already flushes concurrent commits together, so
-there ``DirectCommit`` runs each answer's one statement in autocommit: a single round trip (no BEGIN or COMMIT),
-durable when it returns, as any commit is under PostgreSQL's default ``synchronous_commit``.
+queued so far in one transaction (each in its own SAVEPOINT when there are several, so a duplicate or a refused
+answer touches no other) and committing once; the threads whose answers it carried wait for their outcome, and one
+whose answer arrived during that commit leads the next. An answer is acknowledged only after the commit that holds
+it returns, so nothing acknowledged is lost; if that commit fails, every answer in it fails with the same error (the
+server answers 503, the browser sends again, the unique keys keep one). PostgreSQL already flushes concurrent
+commits together, so there ``DirectCommit`` runs each answer's one statement in autocommit: a single round trip (no
+BEGIN or COMMIT), durable when it returns, as any commit is under PostgreSQL's default ``synchronous_commit``.
 """
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
@@ -95,15 +96,11 @@ class GroupCommit:
     def _commit(self, batch: list[_Job]) -> None:
         with self.engine.connect() as connection:
             try:
-                for job in batch:
-                    try:
-                        with connection.begin_nested():
-                            row = connection.execute(job.statement, job.params).first()
-                            job.followed = row is not None and job.then is not None and \
-                                connection.execute(job.then, job.params).first() is not None
-                        job.outcome = True if row is not None else None
-                    except IntegrityError:
-                        job.outcome = False
+                if len(batch) == 1:  # alone in its transaction: a refused answer rolls back nothing else
+                    self._run(connection, batch[0], nullcontext)
+                else:
+                    for job in batch:
+                        self._run(connection, job, connection.begin_nested)
                 connection.commit()
             except BaseException as exc:  # nothing in this batch is stored
                 for job in batch:
@@ -112,6 +109,21 @@ class GroupCommit:
             finally:
                 for job in batch:
                     job.finished = True
+
+
+    @staticmethod
+    def _run(connection, job: _Job, scope) -> None:
+        """One job's statements within ``scope`` (its SAVEPOINT, when it shares the transaction)."""
+        try:
+            with scope():
+                row = connection.execute(job.statement, job.params).first()
+                job.followed = row is not None and job.then is not None and \
+                    connection.execute(job.then, job.params).first() is not None
+            job.outcome = True if row is not None else None
+        except IntegrityError:
+            job.outcome = False
+            if scope is nullcontext:
+                connection.rollback()
 
 
 def answer_writer(engine: Engine) -> DirectCommit | GroupCommit:

@@ -296,7 +296,7 @@ WHY_NOT = (
 
 def record_answer(writer: DirectCommit | GroupCommit, reader: Engine, worker_id: int, slug: str,
                   assignment_token: str, choice: str, shown: datetime | None, now: datetime,
-                  confidence: int | None = None) -> tuple[bool, bool]:
+                  confidence: int | None = None, may_finish: bool = True) -> tuple[bool, bool]:
     """Store one answer and commit it, in one statement: this is the survey's hot path. Returns (stored: False when
     it was there already, finished: this answer was its HIT's last, and the HIT is now done).
 
@@ -306,14 +306,15 @@ def record_answer(writer: DirectCommit | GroupCommit, reader: Engine, worker_id:
     sure the worker said they were, on the study's scale (None when it asks nothing). A duplicate (a double click,
     a retry) stores nothing: either the task already has its answer, or two copies race and the second fails the
     answer's unique key. Core, not the ORM, for speed. ``choice``: "absent", or the face's place on the page, "1"
-    to "5" (the same for every worker).
+    to "5" (the same for every worker). ``may_finish``: whether to try to close the HIT after storing (False when
+    the task was shown while others of its HIT were unanswered: see shown.py).
     """
     position = int(choice) - 1 if len(choice) == 1 and choice in "123456789" else None
     params = {"token": assignment_token, "position": position, "worker_id": worker_id, "slug": slug, "now": now,
               "shown": shown, "confidence": confidence, "code": completion_code()}
     if shown is not None and (position is not None or choice == "absent"):
-        stored, finished = writer.store_then(STORE_ABSENT if choice == "absent" else STORE_FACE, CLOSE_FINISHED,
-                                             params)
+        stored, finished = writer.store_then(STORE_ABSENT if choice == "absent" else STORE_FACE,
+                                             CLOSE_FINISHED if may_finish else None, params)
         if stored is not None:
             return stored, finished
     with reader.connect() as connection:

@@ -93,8 +93,9 @@ def screen_request() -> None:
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         places += [("form field", text) for item in request.form.items(multi=True) for text in item]
         places += [("file name", f.filename or "") for f in request.files.values()]
-    for where, text in places:
-        _check_text(text, f"the request's {where}")
+    if CONTROL.search("\t".join(text for _, text in places)):  # one search, and only then where it is
+        for where, text in places:
+            _check_text(text, f"the request's {where}")
     if request.is_json and request.get_data(cache=True):
         request.get_json()  # parsed (and checked) here, for every route, and kept for the view
 

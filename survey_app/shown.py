@@ -9,6 +9,10 @@ replayed, a form from another tab) gives no time, and the answer is refused unle
 stored. The limit: the cookie is the worker's, so one who restores an older cookie and reloads restarts the clock of
 the task they are on (shorter, never longer); README says so.
 One entry per study, so two studies open in one browser keep their own clocks.
+
+The entry also notes whether the task was its HIT's only unanswered one when shown: only that answer tries to close
+the HIT in its own commit (hits.CLOSE_FINISHED), sparing the other answers that statement. A HIT whose last answer
+came from a page shown while another task was still open (two tabs) is closed by the next task page instead.
 """
 from __future__ import annotations
 
@@ -20,11 +24,13 @@ EPOCH = datetime(1970, 1, 1)
 MILLISECOND = timedelta(milliseconds=1)
 
 
-def mark_shown(slug: str, assignment_token: str, now: datetime) -> None:
-    """Note ``now`` as the time this session first showed the task, unless it already showed it."""
+def mark_shown(slug: str, assignment_token: str, now: datetime, last: bool) -> None:
+    """Note ``now`` as the time this session first showed the task, unless it already showed it; ``last``: no other
+    task of its HIT was unanswered."""
     entry = session.get("shown", {}).get(slug)
-    if not entry or entry[0] != assignment_token:
-        session["shown"] = {**session.get("shown", {}), slug: [assignment_token, (now - EPOCH) // MILLISECOND]}
+    if not entry or entry[0] != assignment_token or len(entry) < 3 or bool(entry[2]) != last:
+        first = entry[1] if entry and entry[0] == assignment_token else (now - EPOCH) // MILLISECOND
+        session["shown"] = {**session.get("shown", {}), slug: [assignment_token, first, int(last)]}
 
 
 def shown_at(slug: str, assignment_token: str) -> datetime | None:
@@ -33,3 +39,10 @@ def shown_at(slug: str, assignment_token: str) -> datetime | None:
     if not entry or entry[0] != assignment_token:
         return None
     return EPOCH + entry[1] * MILLISECOND
+
+
+def shown_last(slug: str, assignment_token: str) -> bool:
+    """Whether the task was its HIT's only unanswered one when this session last showed it (True when the entry
+    does not say, as an older server's did not: the answer then tries to close its HIT, as every answer once did)."""
+    entry = session.get("shown", {}).get(slug)
+    return not entry or entry[0] != assignment_token or len(entry) < 3 or bool(entry[2])

@@ -44,6 +44,58 @@ def test_a_worker_completes_a_hit_and_gets_a_completion_code(app, client, db, bu
         assert a.answered_at >= a.shown_at
 
 
+def next_page(client, study, html, choice=0):
+    """An answer as task.js sends it: asking for the page it leads to in the answer's own response."""
+    csrf, assignment, choices = task_form(html)
+    return client.post(f"/s/{study.slug}/answer", headers={"X-Survey-Next": "task"},
+                       data={"csrf_token": csrf, "assignment": assignment, "choice": choices[choice]})
+
+
+def test_an_answer_sent_by_the_page_script_brings_the_next_page_with_it(app, client, db, bundle_dir):
+    """One request a task: the answer's response is the next task's page (the page a GET shows, its first-shown
+    time in the session), and after the HIT's last answer the done page, each with its address."""
+    study = new_study(app, bundle_dir, hit_size=3)
+    join(client, study, "W1")
+    page = client.get(f"/s/{study.slug}/task")
+    for number in (2, 3):
+        answered = task_form(page.text)[1]
+        page = next_page(client, study, page.text)
+        assert page.status_code == 200 and f"Task {number} of 3" in page.text
+        assert page.headers["Content-Location"] == f"/s/{study.slug}/task"
+        assert page.headers["Cache-Control"] == "no-store" and len(page_images(page.text)) >= 6
+        token = task_form(page.text)[1]
+        assert token != answered and shown_entry(client, study)[0] == token
+        assert task_form(client.get(f"/s/{study.slug}/task").text)[1] == token  # a reload: the same task
+    refused = client.post(f"/s/{study.slug}/answer", headers={"X-Survey-Next": "task"},
+                          data={"csrf_token": csrf_of(page.text), "assignment": token, "choice": "9"})
+    assert refused.status_code == 400 and count(db, "answer") == 2  # refused as any answer is
+    done = next_page(client, study, page.text)
+    hit = db.scalars(select(Hit)).one()
+    assert done.status_code == 200 and done.headers["Content-Location"] == f"/s/{study.slug}/done"
+    assert hit.completed_at is not None and hit.completion_code in done.text and "Task " not in done.text
+    assert count(db, "answer") == 3
+
+
+def test_only_the_answer_to_a_hits_last_open_task_tries_to_close_it(app, client, db, bundle_dir, monkeypatch):
+    """The page notes in the session whether its task was the HIT's last unanswered one; only that answer runs the
+    closing statement. An entry that does not say (an older server's cookie) tries, as every answer once did."""
+    writer = app.extensions["survey_answers"]
+    tried, store_then = [], writer.store_then
+    monkeypatch.setattr(writer, "store_then", lambda statement, then, params:
+                        (tried.append(then is not None), store_then(statement, then, params))[1])
+    study = new_study(app, bundle_dir, hit_size=3)
+    join(client, study, "W1")
+    for number in range(3):
+        page = client.get(f"/s/{study.slug}/task").text
+        if number == 0:
+            with client.session_transaction() as session:  # as an older server wrote it: token and time only
+                session["shown"] = {study.slug: session["shown"][study.slug][:2]}
+        response = answer(client, study, page)
+        assert db.scalars(select(Hit.completed_at)).one() is None or number == 2
+    assert tried == [True, False, True]
+    assert response.headers["Location"].endswith("/done") and db.scalars(select(Hit.completed_at)).one()
+
+
 def test_the_last_answer_closes_its_own_hit_only(app, client, db, bundle_dir):
     """Another worker's HIT, still unanswered, neither keeps this one open nor is closed with it."""
     study = new_study(app, bundle_dir, hit_size=2)
@@ -80,7 +132,8 @@ def test_a_hit_its_last_answer_did_not_close_is_closed_by_the_next_task_page(app
 
 
 def shown_entry(client, study):
-    """The (assignment token, milliseconds) the signed session cookie holds for the task first shown."""
+    """The (assignment token, milliseconds, whether it was the HIT's last open task) the signed session cookie holds
+    for the task first shown."""
     with client.session_transaction() as session:
         return tuple(session["shown"][study.slug])
 
