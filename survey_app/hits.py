@@ -49,6 +49,15 @@ def stored_settings(stored: dict) -> StudySettings:
     return StudySettings(**known)
 
 
+def _answer_of(assignment):
+    """The id of ``assignment``'s answer (NULL while unanswered), looked up by the answer's unique key: for the few
+    tasks of one HIT. A scalar subquery, which PostgreSQL runs once per task and cannot turn into a join: written as
+    a join or an EXISTS, it hashed the whole answer table on every page view and every closing while the table was
+    small, so each grew slower with every answer. (A statement over a whole run's tasks keeps EXISTS, and the plan
+    PostgreSQL picks for the sizes it finds.)"""
+    return select(Answer.id).where(Answer.assignment_id == assignment.id).correlate(assignment).scalar_subquery()
+
+
 # Handing out a HIT's statements, built once with bind parameters (building costs more than running them) and,
 # where they read no ORM entity, run on the session's connection, past the ORM's per-statement work.
 ACTIVE_HIT = (select(Hit).where(Hit.worker_id == bindparam("worker_id"), Hit.completed_at.is_(None),
@@ -213,11 +222,11 @@ def _task_page():
     who = (select(Worker.blocked, Study.settings, newest.label("hit_id")).join(Study, Study.id == Worker.study_id)
            .where(Worker.id == bindparam("worker_id"), Study.slug == bindparam("slug")).limit(1).subquery("who"))
     todo, every, done = aliased(Assignment), aliased(Assignment), aliased(Assignment)
-    first = (select(todo.id).where(todo.hit_id == who.c.hit_id, ~exists().where(Answer.assignment_id == todo.id))
+    first = (select(todo.id).where(todo.hit_id == who.c.hit_id, _answer_of(todo).is_(None))
              .order_by(todo.position).limit(1).correlate(who).scalar_subquery())
     total = select(func.count()).select_from(every).where(every.hit_id == who.c.hit_id).correlate(who).scalar_subquery()
-    answered = (select(func.count()).select_from(Answer).join(done, done.id == Answer.assignment_id)
-                .where(done.hit_id == who.c.hit_id).correlate(who).scalar_subquery())
+    answered = (select(func.count(_answer_of(done))).select_from(done).where(done.hit_id == who.c.hit_id)
+                .correlate(who).scalar_subquery())
     task = (select(who.c.blocked, who.c.settings, who.c.hit_id, first.label("assignment_id"), total.label("total"),
                    answered.label("answered")).select_from(who).limit(1).subquery("task"))
     # The study's settings (JSON, decoded per row) ride on the first face's row only: one decode a page, not six.
@@ -270,8 +279,7 @@ STORE_FACE, STORE_ABSENT = _store(absent=False), _store(absent=True)
 def _close_finished(hit_id):
     """The one rule for closing a HIT: when no task of HIT ``hit_id`` is left unanswered and it is still open, it is
     done at ``now`` with the completion code ``code``; RETURNING says whether it was closed."""
-    unanswered = (select(Assignment.id).where(Assignment.hit_id == Hit.id,
-                                              ~exists().where(Answer.assignment_id == Assignment.id)))
+    unanswered = select(Assignment.id).where(Assignment.hit_id == Hit.id, _answer_of(Assignment).is_(None))
     return (update(Hit).where(Hit.id == hit_id, Hit.completed_at.is_(None), ~unanswered.exists())
             .values(completed_at=bindparam("now"), completion_code=bindparam("code")).returning(Hit.id))
 
