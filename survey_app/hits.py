@@ -264,7 +264,7 @@ def _store(absent: bool):
     else:
         query = query.join(LineupFace, (LineupFace.lineup_id == Lineup.id)
                            & (LineupFace.position == bindparam("position", type_=Integer)))
-    query = query.where(Assignment.token == bindparam("token"), Hit.worker_id == bindparam("worker_id"),
+    query = query.where(Assignment.token == bindparam("token"), Hit.worker_id == bindparam("by_worker"),
                         Study.slug == bindparam("slug"), Run.status == "open", Hit.expires_at > bindparam("now"),
                         ~Worker.blocked,
                         # a confidence on the study's scale when it asks for one, none when it does not
@@ -318,7 +318,8 @@ def record_answer(writer: DirectCommit | GroupCommit, reader: Engine, worker_id:
     the task was shown while others of its HIT were unanswered: see shown.py).
     """
     position = int(choice) - 1 if len(choice) == 1 and choice in "123456789" else None
-    params = {"token": assignment_token, "position": position, "worker_id": worker_id, "slug": slug, "now": now,
+    # No parameter is named after a column of hit: CLOSE_FINISHED, an UPDATE run with these parameters, would set it.
+    params = {"token": assignment_token, "position": position, "by_worker": worker_id, "slug": slug, "now": now,
               "shown": shown, "confidence": confidence, "code": completion_code()}
     if shown is not None and (position is not None or choice == "absent"):
         stored, finished = writer.store_then(STORE_ABSENT if choice == "absent" else STORE_FACE,

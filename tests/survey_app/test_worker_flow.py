@@ -96,6 +96,26 @@ def test_only_the_answer_to_a_hits_last_open_task_tries_to_close_it(app, client,
     assert response.headers["Location"].endswith("/done") and db.scalars(select(Hit.completed_at)).one()
 
 
+def test_closing_a_hit_sets_only_its_completion(app, client, db, bundle_dir):
+    """The closing UPDATE runs with the answer's parameters: none of them may be named after a column of hit, which
+    SQLAlchemy would then add to what the UPDATE sets."""
+    study = new_study(app, bundle_dir, hit_size=1)
+    join(client, study, "W1")
+    page = client.get(f"/s/{study.slug}/task").text
+    updates = []
+    listener = lambda conn, cursor, statement, *rest: updates.append(statement) if statement.startswith("UPDATE") \
+        else None  # noqa: E731
+    engine = app.extensions["survey_engine"]
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        assert answer(client, study, page).headers["Location"].endswith("/done")
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert len(updates) == 1, updates
+    assigned = re.search(r"SET (.*?) WHERE", updates[0], re.S).group(1)
+    assert sorted(part.split("=")[0].strip() for part in assigned.split(",")) == ["completed_at", "completion_code"]
+
+
 def test_the_last_answer_closes_its_own_hit_only(app, client, db, bundle_dir):
     """Another worker's HIT, still unanswered, neither keeps this one open nor is closed with it."""
     study = new_study(app, bundle_dir, hit_size=2)
