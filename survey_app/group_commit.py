@@ -110,7 +110,6 @@ class GroupCommit:
                 for job in batch:
                     job.finished = True
 
-
     @staticmethod
     def _run(connection, job: _Job, scope) -> None:
         """One job's statements within ``scope`` (its SAVEPOINT, when it shares the transaction)."""

@@ -11,8 +11,9 @@ the task they are on (shorter, never longer); README says so.
 One entry per study, so two studies open in one browser keep their own clocks.
 
 The entry also notes whether the task was its HIT's only unanswered one when shown: only that answer tries to close
-the HIT in its own commit (hits.CLOSE_FINISHED), sparing the other answers that statement. A HIT whose last answer
-came from a page shown while another task was still open (two tabs) is closed by the next task page instead.
+the HIT in its own commit (hits.CLOSE_FINISHED), sparing the other answers that statement. (Tabs of one browser share
+the entry and all show the first unanswered task. A HIT finished from a page shown while another of its tasks was
+open, which takes a second browser answering that one meanwhile, is closed by the next task page instead.)
 """
 from __future__ import annotations
 

@@ -5,8 +5,9 @@
 // The answer goes by fetch, asking for the page it leads to in the same response (X-Survey-Next: the next task, or
 // the done page), which is then shown in place of this one at the address the server names (Content-Location): one
 // request a task instead of the form's POST and the redirect after it. Where the server answers with a redirect
-// instead, the task page is opened, which leads where the server says. Without fetch the form posts as a plain form. A server error (5xx) or a lost connection leaves the form as it was, says so, and the
-// same answer can be confirmed again: the server stores a task's answer once, however often it is sent.
+// instead, the task page is opened, which leads where the server says. Without fetch the form posts as a plain
+// form. A server error (5xx) or a lost connection leaves the form as it was and says so, and the same answer can be
+// confirmed again: the server stores a task's answer once, however often it is sent.
 var lineup = document.getElementById("lineup");
 var send = document.getElementById("send");
 var rating = document.getElementById("confidence");
@@ -40,7 +41,8 @@ function sendAgain(text) {
 function show(response, html) {
   if (response.status >= 500) {
     var said = new DOMParser().parseFromString(html, "text/html").querySelector(".message");
-    sendAgain((said ? said.textContent : "The server could not take the answer") + ". Your choice is kept: confirm it again.");
+    sendAgain((said ? said.textContent : "The server could not take the answer") +
+              ". Your choice is kept: confirm it again.");
     return;
   }
   // The next task, the done page or a refusal: shown as the page the form's own POST would have led to.
