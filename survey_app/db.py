@@ -112,8 +112,11 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     # No pre-ping (a round trip on every checkout): after a server restart the pool drops the dead connection
-    # on its first error, which reaches the client as a 503 "retry", and the retry gets a fresh one.
-    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=3600)
+    # on its first error, which reaches the client as a 503 "retry", and the retry gets a fresh one. Last in, first
+    # out: a process's few busy connections are reused, so each soon runs every statement often enough for psycopg
+    # to prepare it (its fifth run) and PostgreSQL stops planning it anew, where first in, first out spread the
+    # statements over all ten.
+    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=3600, pool_use_lifo=True)
 
 
 def init_app(app) -> None:
