@@ -8,7 +8,10 @@ at the head migration; a study of the paper authors' 198 reconstructions (../sha
 final images; default settings but answers_per_item 10,000, so the work never runs out); `mi-harness serve` with
 its defaults (cores + 1 processes x 4 threads). Then, for --seconds each, measured after --saturation-warmup:
 
-1. /hello, the same server's bare endpoint, driven by wrk (Debian's, two threads, --people connections): the ceiling;
+1. /hello, the same server's bare endpoint, driven by wrk (Debian's, two threads, --people connections): the ceiling,
+   measured first and again last, the higher of the two kept (wrk opens its connections at once, and now and then
+   the server's processes take them so unevenly that one process serves nearly all of them and /hello runs at a third
+   of its rate, the machine half idle; the higher ceiling makes every ratio smaller, never larger);
 2. reload: --people simulated workers join (the link with a workerId, consent) and reload their task page as
    fast as the server answers: page views per second;
 3. cycle: --people workers loop as people do, with no think time: the task page, its 6-7 images (inline in the
@@ -484,23 +487,27 @@ def saturation_run(kind: str, args, workdir: Path) -> dict:
         server = start_server(url, port, args.workers, args.threads)
         disk = sqlite_commit_ms(workdir)
         try:
-            hello = wrk_hello(base, args.people, args.seconds, server.pid)
+            hellos = [wrk_hello(base, args.people, args.seconds, server.pid)]
             reload_ = run_crowd(base, slug, f"R{secrets.token_hex(3)}", "reload", args.people, args.hits,
                                 args.seconds, server.pid, warmup=args.saturation_warmup)
             prefix = f"C{secrets.token_hex(3)}"
             cycle = run_crowd(base, slug, prefix, "cycle", args.people, args.hits, args.seconds, server.pid,
                               warmup=args.saturation_warmup, script=args.script)
+            hellos.append(wrk_hello(base, args.people, args.seconds, server.pid))
         finally:
             server.terminate()
             server.wait(timeout=30)
         answers = check_answers(url, cycle["acks"], prefix)
     finally:
         drop()
-    hello_per_s = hello["requests"] / (hello["duration_us"] / 1e6)
+    rates = [h["requests"] / (h["duration_us"] / 1e6) for h in hellos]
+    hello = hellos[rates.index(max(rates))]
+    hello_per_s = max(rates)
     pages_per_s = len(reload_["latency_us"]["page"]) / args.seconds
     cycles_per_s = cycle["counts"]["answers_in_window"] / args.seconds
     return {"database": kind, "load_average": os.getloadavg(), "sqlite_commit_ms": disk,
-            "hello_per_s": round(hello_per_s), "hello_p95_ms": hello["p95_us"] / 1000,
+            "hello_per_s": round(hello_per_s), "hello_runs_per_s": [round(r) for r in rates],
+            "hello_p95_ms": hello["p95_us"] / 1000,
             "hello_cpu_cores": hello["cpu_cores"],
             "pages_per_s": round(pages_per_s, 1), "page_ratio": pages_per_s / hello_per_s,
             "cycles_per_s": round(cycles_per_s, 1), "cycle_ratio": cycles_per_s / hello_per_s,

@@ -34,6 +34,19 @@ def serve_study(tmp_path, bundle_dir, name: str, settings: dict):
     engine.dispose()
 
 
+def launch(p):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    return p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+
+
+def consent(page, server, slug: str, worker_id: str) -> None:
+    """Arrive by the study's link as ``worker_id``, consent and start."""
+    page.goto(f"{server.base}/s/{slug}/?workerId={worker_id}")
+    page.check("input[name=consent]")
+    page.click("text=Start")
+
+
 @pytest.fixture
 def served_study(tmp_path, bundle_dir):
     yield from serve_study(tmp_path, bundle_dir, "browser", {"hit_size": 4})
@@ -42,18 +55,14 @@ def served_study(tmp_path, bundle_dir):
 @pytest.mark.slow
 def test_chromium_completes_a_hit_by_clicking(served_study):
     sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
     server, slug, engine = served_study
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1000, "height": 800})
         sent = []
         page.on("request", lambda request: sent.append((request.method, urlsplit(request.url).path)))
-        page.goto(f"{server.base}/s/{slug}/?workerId=BROWSER1")
-        page.check("input[name=consent]")
-        page.click("text=Start")
+        consent(page, server, slug, "BROWSER1")
         for number in range(1, 5):
             page.wait_for_selector(f"text=Task {number} of 4")
             if number > 1:  # shown in place after the answer, the focus on "Task n of 4" for a screen reader
@@ -94,18 +103,14 @@ def test_confidence_by_keyboard_and_on_a_phone(rated_study):
     """The rating appears once a face is picked; a keyboard alone answers (arrow keys, Tab, Enter), and on a
     phone-sized touch screen nothing scrolls sideways and the rating's targets are finger-sized."""
     sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
     server, slug, engine = rated_study
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = launch(p)
         phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
                                     device_scale_factor=2)
         page = phone.new_page()
-        page.goto(f"{server.base}/s/{slug}/?workerId=PHONE1")
-        page.check("input[name=consent]")
-        page.click("text=Start")
+        consent(page, server, slug, "PHONE1")
         page.wait_for_selector("text=Task 1 of 2")
         assert not page.is_visible("#confidence")  # asked after the choice
         assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
@@ -135,12 +140,6 @@ def test_confidence_by_keyboard_and_on_a_phone(rated_study):
     assert [tuple(r) for r in stored] == [(1, 3), (3, 5)]
 
 
-def launch(p):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    return p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-
-
 @pytest.fixture
 def short_study(tmp_path, bundle_dir):
     yield from serve_study(tmp_path, bundle_dir, "short", {"hit_size": 2})
@@ -153,9 +152,7 @@ def test_without_javascript_the_form_posts_and_its_redirect_leads_on(short_study
     with sync_api.sync_playwright() as p:
         browser = launch(p)
         page = browser.new_context(java_script_enabled=False).new_page()
-        page.goto(f"{server.base}/s/{slug}/?workerId=NOSCRIPT1")
-        page.check("input[name=consent]")
-        page.click("text=Start")
+        consent(page, server, slug, "NOSCRIPT1")
         for number in (1, 2):
             page.wait_for_selector(f"text=Task {number} of 2")
             page.locator("label.face").nth(number).click()
@@ -192,9 +189,7 @@ def test_a_failed_send_says_so_keeps_the_choice_and_the_answer_is_stored_once(sh
     with sync_api.sync_playwright() as p:
         browser = launch(p)
         page = browser.new_page()
-        page.goto(f"{server.base}/s/{slug}/?workerId=FLAKY1")
-        page.check("input[name=consent]")
-        page.click("text=Start")
+        consent(page, server, slug, "FLAKY1")
         page.wait_for_selector("text=Task 1 of 2")
         page.route("**/answer", flaky)
         page.locator("label.face").nth(2).click()
