@@ -11,6 +11,7 @@
 var lineup = document.getElementById("lineup");
 var send = document.getElementById("send");
 var rating = document.getElementById("confidence");
+var SEND_TIMEOUT_MS = 30000;  // then the worker is told, and may confirm again
 
 function chosen(name) { return lineup.querySelector("input[name=" + name + "]:checked"); }
 function ready() { return chosen("choice") && (!rating || chosen("confidence")); }
@@ -61,14 +62,21 @@ lineup.addEventListener("submit", function (event) {
   }
   event.preventDefault();
   send.disabled = true;
+  send.textContent = "Sending…";
+  var waited = window.AbortController ? new AbortController() : null;
+  var patience = waited && setTimeout(function () { waited.abort(); }, SEND_TIMEOUT_MS);
   fetch(lineup.action, { method: "POST", body: new URLSearchParams(new FormData(lineup)),
-                         headers: { "X-Survey-Next": "task" }, credentials: "same-origin", redirect: "manual" })
+                         headers: { "X-Survey-Next": "task" }, credentials: "same-origin", redirect: "manual",
+                         signal: waited ? waited.signal : undefined })
     .then(function (response) {
+      clearTimeout(patience);
       if (response.type === "opaqueredirect") { location.assign(lineup.dataset.task); return; }
       return response.text().then(function (html) { show(response, html); });
     })
     .catch(function () {
-      sendAgain("The connection failed before the server replied. Confirm again: a task's answer is stored once.");
+      clearTimeout(patience);
+      sendAgain("The connection failed, or the server did not reply within " + SEND_TIMEOUT_MS / 1000 + " s. " +
+                "Confirm again: a task's answer is stored once.");
     });
 });
 lineup.addEventListener("change", function (event) {
@@ -87,6 +95,7 @@ if (history.state && history.state.answered) {
   var progress = document.querySelector(".progress");
   window.scrollTo(0, 0);
   if (progress) { progress.focus(); }
+  history.replaceState(null, "", location.href);  // once: a later reload is an ordinary page load
 }
 
 function pick(input) {

@@ -197,6 +197,8 @@ def test_a_failed_send_says_so_keeps_the_choice_and_the_answer_is_stored_once(sh
             page.locator("button.send").click()
             page.wait_for_selector(f"#send-problem:has-text('{said}')")
             assert page.is_enabled("button.send") and page.is_checked("input[name=choice] >> nth=2")
+            with Session(engine) as db:  # the lost reply's answer was stored; the resend must not store another
+                assert db.scalar(select(func.count()).select_from(Answer)) == 1
         page.locator("button.send").click()
         page.wait_for_selector("text=Task 2 of 2")
         browser.close()

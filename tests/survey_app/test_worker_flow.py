@@ -76,6 +76,33 @@ def test_an_answer_sent_by_the_page_script_brings_the_next_page_with_it(app, cli
     assert count(db, "answer") == 3
 
 
+def test_an_answer_whose_next_page_cannot_be_built_redirects_to_it(app, client, db, bundle_dir, monkeypatch):
+    """The answer is stored before the next page is built: a page that fails then (a dropped database connection)
+    or that must be handed out first answers with the redirect, never an error saying nothing was stored."""
+    from sqlalchemy.exc import OperationalError
+
+    import survey_app.hits as hits
+    import survey_app.worker as worker
+
+    study = new_study(app, bundle_dir, hit_size=2)
+    join(client, study, "W1")
+    page = client.get(f"/s/{study.slug}/task").text
+
+    def dropped(*_args):
+        raise OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(worker, "_show_task", dropped)
+        response = next_page(client, study, page)
+    assert response.status_code == 303 and response.headers["Location"].endswith(f"/s/{study.slug}/task")
+    assert count(db, "answer") == 1
+    monkeypatch.setattr(hits, "CLOSE_FINISHED", select(Hit.id).where(Hit.id < 0))  # the close finds nothing
+    response = next_page(client, study, client.get(f"/s/{study.slug}/task").text)
+    assert response.status_code == 303 and response.headers["Location"].endswith("/task")  # no task left to show
+    assert count(db, "answer") == 2
+    assert client.get(response.headers["Location"]).headers["Location"].endswith("/done")  # closed there
+
+
 def test_only_the_answer_to_a_hits_last_open_task_tries_to_close_it(app, client, db, bundle_dir, monkeypatch):
     """The page notes in the session whether its task was the HIT's last unanswered one; only that answer runs the
     closing statement. An entry that does not say (an older server's cookie) tries, as every answer once did."""
