@@ -69,9 +69,8 @@ lineup.addEventListener("submit", function (event) {
                          headers: { "X-Survey-Next": "task" }, credentials: "same-origin", redirect: "manual",
                          signal: waited ? waited.signal : undefined })
     .then(function (response) {
-      clearTimeout(patience);
-      if (response.type === "opaqueredirect") { location.assign(lineup.dataset.task); return; }
-      return response.text().then(function (html) { show(response, html); });
+      if (response.type === "opaqueredirect") { clearTimeout(patience); location.assign(lineup.dataset.task); return; }
+      return response.text().then(function (html) { clearTimeout(patience); show(response, html); });  // whole page
     })
     .catch(function () {
       clearTimeout(patience);
