@@ -101,7 +101,7 @@ def _secret() -> bytes:
 
 def _mark(key: bytes, label: str) -> str:
     """The base64 of a ``miXn`` chunk whose data is an HMAC of ``label``."""
-    body = MARK_TYPE + hmac.new(key, label.encode(), hashlib.sha256).digest()[:MARK_DATA]
+    body = MARK_TYPE + hmac.digest(key, label.encode(), "sha256")[:MARK_DATA]
     return base64.b64encode(struct.pack(">I", MARK_DATA) + body + struct.pack(">I", zlib.crc32(body))).decode()
 
 

@@ -86,7 +86,7 @@ def resume_code(slug: str, worker_id: int) -> str:
     """The worker's code to continue in another browser: an HMAC of who they are under the app's secret key, so it
     needs no table and only this server (and the worker, who is shown it) can make it."""
     key = current_app.secret_key if isinstance(current_app.secret_key, bytes) else str(current_app.secret_key).encode()
-    digest = hmac.new(key, f"resume\0{slug}\0{worker_id}".encode(), hashlib.sha256).digest()
+    digest = hmac.digest(key, f"resume\0{slug}\0{worker_id}".encode(), "sha256")
     code = base64.b32encode(digest[:10]).decode()
     return f"{code[:4]}-{code[4:8]}-{code[8:12]}-{code[12:16]}"
 
