@@ -75,9 +75,6 @@ PENDING_BY_LINEUP = (select(Assignment.lineup_id, func.count()).join(Hit, Hit.id
                      .where(Hit.run_id == bindparam("run_id"), Hit.completed_at.is_(None),
                             Hit.expires_at > bindparam("now"), ~exists().where(Answer.assignment_id == Assignment.id))
                      .group_by(Assignment.lineup_id))
-_LINEUPS_GIVEN = bindparam("lineups", expanding=True)
-ANSWERS_OF_LINEUPS = ANSWERS_BY_LINEUP.where(Answer.lineup_id.in_(_LINEUPS_GIVEN))
-PENDING_OF_LINEUPS = PENDING_BY_LINEUP.where(Assignment.lineup_id.in_(_LINEUPS_GIVEN))
 
 
 def active_hit(db: Session, worker: Worker, now: datetime) -> Hit | None:
@@ -123,34 +120,10 @@ def platform_hit_taken(db: Session, worker: Worker, arrival: Arrival) -> bool:
                              Hit.platform_assignment == arrival.assignment).limit(1)) is not None
 
 
-@dataclass(frozen=True)
-class Plan:
-    """The HIT a worker would get, worked out from reads alone: the run and its lineups, in the order to show them."""
-    run_id: int
-    lineups: list[int]
-
-
-def plan_hit(db: Session, study: Study, worker: Worker, now: datetime) -> Plan | None:
-    """The first open run with work for this worker and the lineups to give, read outside the writer lock (on
-    SQLite a snapshot beside the writer; on PostgreSQL without the run's row lock): counting a run's answers and open
-    tasks is the slow part of handing out a HIT, and under the lock every other write of the study waits for it.
-    ``start_hit`` checks the plan again under the lock before it takes it."""
+def start_hit(db: Session, study: Study, worker: Worker, now: datetime, arrival: Arrival = Arrival()) -> Hit | None:
+    """A new HIT in the first open run with work for this worker, or None when there is none."""
     settings = settings_of(study)
     for run in _runs_for(db, study, worker, settings):
-        picked = _pick_lineups(db, study, run, worker, settings, now)
-        if picked:
-            return Plan(run.id, picked)
-    return None
-
-
-def start_hit(db: Session, study: Study, worker: Worker, now: datetime, arrival: Arrival = Arrival(),
-              plan: Plan | None = None) -> Hit | None:
-    """A new HIT in the first open run with work for this worker, or None when there is none. With a ``plan``
-    (``plan_hit``) that still holds under the lock, that one; otherwise the lineups are picked again here."""
-    settings = settings_of(study)
-    runs = _runs_for(db, study, worker, settings)
-    tries = [(run, True) for run in runs if plan is not None and run.id == plan.run_id] + [(run, False) for run in runs]
-    for run, planned in tries:
         # Serialise HIT creation per run: PostgreSQL locks the run's row; on SQLite the transaction
         # already holds the write lock (BEGIN IMMEDIATE). Then look again: the same worker's other tab
         # may have made their HIT while this request waited.
@@ -158,14 +131,9 @@ def start_hit(db: Session, study: Study, worker: Worker, now: datetime, arrival:
         existing = active_hit(db, worker, now)
         if existing is not None:
             return existing
-        if planned:
-            if not _still_free(db, study, run, worker, settings, now, plan.lineups):
-                continue  # taken meanwhile: every run is tried again after this, picking under the lock
-            picked = plan.lineups
-        else:
-            picked = _pick_lineups(db, study, run, worker, settings, now)
-            if not picked:
-                continue
+        picked = _pick_lineups(db, study, run, worker, settings, now)
+        if not picked:
+            continue
         hit = Hit(run_id=run.id, worker_id=worker.id, created_at=now,
                   expires_at=now + timedelta(minutes=settings.hit_minutes), platform=arrival.platform,
                   platform_assignment=arrival.assignment, platform_hit=arrival.hit, submit_to=arrival.submit_to)
@@ -178,45 +146,18 @@ def start_hit(db: Session, study: Study, worker: Worker, now: datetime, arrival:
     return None
 
 
-def _still_free(db: Session, study: Study, run: Run, worker: Worker, settings: StudySettings, now: datetime,
-                picked: list[int]) -> bool:
-    """Whether ``picked`` (from a plan read before the lock) may still be given to this worker: none seen by them
-    (nor the twin of one they saw), and every lineup that is not gold still under ``answers_per_item`` answered and
-    open tasks. Only those lineups are counted, by index, so checking costs little of the lock's time."""
-    lineups, twins = _study_lineups(db, study)
-    twins = twins if settings.control_items else {}
-    gold = {lid for lid, is_gold in lineups if is_gold}
-    params = {"run_id": run.id, "worker_id": worker.id, "study_id": study.id, "now": now,
-              "lineups": [lid for lid in picked if lid not in gold]}
-    connection = db.connection()
-    if _seen(connection, params, twins) & set(picked):
-        return False
-    if not params["lineups"]:
-        return True
-    load = dict(connection.execute(ANSWERS_OF_LINEUPS, params).all())
-    for lid, count in connection.execute(PENDING_OF_LINEUPS, params).all():
-        load[lid] = load.get(lid, 0) + count
-    return all(load.get(lid, 0) < settings.answers_per_item for lid in params["lineups"])
-
-
-def _seen(connection, params: dict, twins: dict[int, int]) -> set[int]:
-    """Lineups this worker may not get in the run: those they had in it, and, in a study with control items, the
-    twins of those they had in any run (a mock witness must not have seen the real reconstruction's lineup, nor the
-    other way round: they would remember whom they picked)."""
-    seen = set(connection.scalars(SEEN_IN_RUN, params))
-    if twins:
-        ever = set(connection.scalars(SEEN_IN_STUDY, params))
-        seen |= {twins[lid] for lid in ever if lid in twins}
-    return seen
-
-
 def _pick_lineups(db: Session, study: Study, run: Run, worker: Worker, settings: StudySettings,
                   now: datetime) -> list[int]:
     lineups, twins = _study_lineups(db, study)
     twins = twins if settings.control_items else {}
     connection = db.connection()
     params = {"run_id": run.id, "worker_id": worker.id, "study_id": study.id, "now": now}
-    seen = _seen(connection, params, twins)
+    seen = set(connection.scalars(SEEN_IN_RUN, params))
+    if twins:
+        # A mock witness must not have seen the lineup with the real reconstruction (nor the other way round), in
+        # any run: they would remember whom they picked.
+        ever = set(connection.scalars(SEEN_IN_STUDY, params))
+        seen |= {twins[lid] for lid in ever if lid in twins}
     answered = dict(connection.execute(ANSWERS_BY_LINEUP, params).all())
     pending = dict(connection.execute(PENDING_BY_LINEUP, params).all())
     rng = random.Random()

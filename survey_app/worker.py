@@ -31,7 +31,6 @@ from .hits import (
     active_hit,
     batch_size,
     completion_code,
-    plan_hit,
     platform_hit_taken,
     record_answer,
     settings_of,
@@ -264,39 +263,31 @@ def _show_task(slug: str, worker_id: int):
 
 def _hand_out_work(slug: str):
     """Close the worker's finished HIT and give them a new one (the writes behind the task page). Returns the
-    response to send instead of a task (the landing page, the done page, "no work"), or None when a task waits.
-    What to hand out is read first, outside the writer lock (``plan_hit``); the lock is held only to check that plan
-    again and store the HIT."""
-    read = database.read_session()
-    study = _study(slug, read)
-    worker = _worker(study, read)
+    response to send instead of a task (the landing page, the done page, "no work"), or None when a task waits."""
+    study = _study(slug)
+    worker = _worker(study)
     if worker is None:
         return redirect(url_for(".landing", slug=slug))
     if worker.blocked:
         abort(403, "this worker has been blocked from the study")
+    db = database.session()
     now = utcnow()
-    hit = active_hit(read, worker, now)
-    if hit is not None:  # the page found nothing to show: its last answer came in and did not close it
-        db = database.session()
-        closed = db.connection().execute(CLOSE_HIT, {"hit_id": hit.id, "now": now, "code": completion_code()})
-        if closed.first() is not None:
-            hit = None
-        db.commit()
-        read.close()  # what follows reads after that write (on SQLite, a snapshot taken now)
+    hit = active_hit(db, worker, now)
+    if hit is not None and db.connection().execute(CLOSE_HIT, {"hit_id": hit.id, "now": now,
+                                                                "code": completion_code()}).first() is not None:
+        db.commit()  # the last answer came in and did not close the HIT: it is done now
+        hit = None
     arrival = _session_arrival(slug)
-    if hit is None and (platform_hit_taken(read, worker, arrival)
-                        or (request.args.get("more") != "1" and _codes(read, worker))):
+    if hit is None and (platform_hit_taken(db, worker, arrival)
+                        or (request.args.get("more") != "1" and _codes(db, worker))):
         # A worker who has finished a HIT sees their code; more work is asked for from that page (on a platform:
         # by accepting another of its assignments, each of which is one HIT here).
         return redirect(url_for(".done", slug=slug), 303)
     if hit is None:
-        plan = plan_hit(read, study, worker, now)
-        read.close()  # its snapshot (on SQLite, a read transaction) is not held through the write
-        db = database.session()
-        hit = start_hit(db, study, worker, now, arrival, plan)  # no plan: looked for again, under the lock
-        db.commit()  # ends the transaction (on SQLite, the writer lock) before any page is built
+        hit = start_hit(db, study, worker, now, arrival)
+    db.commit()  # ends the transaction (on SQLite, the writer lock) before any page is built
     if hit is None:
-        return _no_store(render_template("worker/no_work.html", study=study, hits=_finished(read, worker)))
+        return _no_store(render_template("worker/no_work.html", study=study, hits=_finished(db, worker)))
     return None
 
 

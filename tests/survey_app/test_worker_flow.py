@@ -306,58 +306,6 @@ def test_never_the_same_item_twice_in_a_run_and_least_answered_first(app, db, bu
     assert len(set(first_round)) == n_items
 
 
-def test_a_hit_planned_outside_the_lock_is_checked_again_under_it(app, client, db, bundle_dir, monkeypatch):
-    """The hand-out reads what to give outside the writer lock, then takes it only if it still holds: lineups that
-    reached their quota meanwhile are picked again, and a HIT the worker's other tab made meanwhile is the one used."""
-    from flask import g
-
-    import survey_app.worker as worker
-    from survey_app.models import Worker as WorkerRow
-    from survey_app.models import utcnow
-
-    study = new_study(app, bundle_dir, hit_size=3, answers_per_item=1)
-    real_plan = worker.plan_hit
-    taken = {}
-
-    def plan_then_lose_it(read, study_, who, now):
-        assert "db" not in g  # nothing in this request has opened a write (on SQLite: taken the lock) yet
-        plan = real_plan(read, study_, who, now)
-        gold = set(db.scalars(select(Lineup.id).join(Item, Item.id == Lineup.item_id).where(Item.is_gold)))
-        taken["lineups"] = [lid for lid in plan.lineups if lid not in gold]
-        other = db.scalar(select(WorkerRow.id).where(WorkerRow.external_id == "OTHER"))
-        hit = Hit(run_id=plan.run_id, worker_id=other, created_at=now, expires_at=now + timedelta(hours=1))
-        db.add(hit)
-        db.flush()  # another worker's live HIT holds the planned lineups now: each is at its quota of 1
-        db.add_all(Assignment(hit_id=hit.id, lineup_id=lid, position=k, token=f"other-{lid}")
-                   for k, lid in enumerate(taken["lineups"]))
-        db.commit()
-        return plan
-
-    join(app.test_client(), study, "OTHER")
-    join(client, study, "W1")
-    monkeypatch.setattr(worker, "plan_hit", plan_then_lose_it)
-    assert client.get(f"/s/{study.slug}/task").status_code == 200
-    mine = db.scalars(select(Assignment.lineup_id).join(Hit, Hit.id == Assignment.hit_id).join(
-        WorkerRow, WorkerRow.id == Hit.worker_id).where(WorkerRow.external_id == "W1")).all()
-    assert len(taken["lineups"]) == 3 and len(mine) >= 3
-    assert not set(mine) & set(taken["lineups"]), "a lineup past its quota was handed out from a stale plan"
-
-    def other_tab_first(read, study_, who, now):
-        plan = real_plan(read, study_, who, now)
-        db.add(Hit(run_id=plan.run_id, worker_id=who.id, created_at=now, expires_at=now + timedelta(hours=1)))
-        db.commit()
-        return plan
-
-    second = app.test_client()
-    join(second, study, "W2")
-    monkeypatch.setattr(worker, "plan_hit", other_tab_first)
-    second.get(f"/s/{study.slug}/task")
-    w2_hits = db.scalars(select(Hit).join(WorkerRow, WorkerRow.id == Hit.worker_id)
-                         .where(WorkerRow.external_id == "W2")).all()
-    assert len(w2_hits) == 1 and not w2_hits[0].assignments  # the other tab's HIT, not a second one
-    assert utcnow() < w2_hits[0].expires_at
-
-
 def test_every_run_shows_the_same_lineups(app, db, bundle_dir):
     study = new_study(app, bundle_dir, open_runs=(1, 2, 3), hit_size=50, answers_per_item=1,
                       multiple_runs_per_worker=True)
