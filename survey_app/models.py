@@ -19,7 +19,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
-    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -149,10 +148,6 @@ class Worker(Base):
 class Hit(Base):
     """A batch of lineups handed to one worker in one run; unanswered ones return to the pool at expiry."""
     __tablename__ = "hit"
-    __table_args__ = (Index("ix_hit_live", "run_id", "expires_at", sqlite_where=text("completed_at IS NULL"),
-                            postgresql_where=text("completed_at IS NULL")),)
-    """The run's unfinished HITs by expiry: handing out a HIT counts the open tasks of the live ones, which this finds
-    without reading the run's finished HITs, whose number grows with every HIT."""
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), index=True)
     worker_id: Mapped[int] = mapped_column(ForeignKey("worker.id", ondelete="CASCADE"), index=True)
