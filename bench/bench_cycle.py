@@ -404,7 +404,7 @@ def run_crowd(base: str, slug: str, prefix: str, mode: str, people: int, hits: i
 
     asyncio.run(main())
     return {"latency_us": crowd.latency, "counts": crowd.counts, "acks": crowd.acks, "problems": crowd.problems,
-            "cpu_cores": cpu, "seconds": seconds}
+            "cpu_cores": cpu, "seconds": seconds, "window_monotonic": (crowd.keep_from, crowd.stop_at)}
 
 
 def sqlite_commit_ms(folder: Path, n: int = 30) -> float:
