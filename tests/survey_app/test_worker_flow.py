@@ -51,6 +51,22 @@ def next_page(client, study, html, choice=0):
                        data={"csrf_token": csrf, "assignment": assignment, "choice": choices[choice]})
 
 
+def test_the_task_page_is_ascii_whichever_way_it_comes(app, client, bundle_dir):
+    """A task page is some 56 KB, nearly all of it its inline images. One character past ASCII anywhere in it (an en
+    dash in a template, say) makes Python build the whole page as wider text and transcode it to UTF-8 on the way
+    out, about 100 us more per page (BENCHMARKS.md, issue 14); the templates write such characters as entities."""
+    study = new_study(app, bundle_dir, hit_size=2, allow_absent=True, confidence_scale=3)
+    join(client, study, "W1")
+    first = client.get(f"/s/{study.slug}/task")
+    csrf, assignment, _ = task_form(first.text)
+    following = client.post(f"/s/{study.slug}/answer", headers={"X-Survey-Next": "task"},
+                            data={"csrf_token": csrf, "assignment": assignment, "choice": "1", "confidence": "2"})
+    for page in (first, following):
+        assert page.status_code == 200 and "Task " in page.text and len(page.data) > 20_000
+        assert page.data.isascii(), sorted({c for c in page.text if not c.isascii()})
+    assert "<kbd>1</kbd>&ndash;<kbd>" in first.text  # the keys' range, as an entity
+
+
 def test_an_answer_sent_by_the_page_script_brings_the_next_page_with_it(app, client, db, bundle_dir):
     """One request a task: the answer's response is the next task's page (the page a GET shows, its first-shown
     time in the session), and after the HIT's last answer the done page, each with its address."""
