@@ -125,3 +125,50 @@ def test_on_postgresql_an_answer_is_one_autocommitted_statement_and_durable_when
     finally:
         metadata.drop_all(engine)
         engine.dispose()
+
+
+def test_a_commit_returns_only_after_its_wal_is_flushed_and_the_lock_is_already_free(engine, tmp_path, monkeypatch):
+    """SQLite runs synchronous=NORMAL on the server's connections and commit() flushes the WAL file itself, after the
+    writer lock: the next writer does not wait for this one's flush, and still nothing is acknowledged (nothing
+    returns) before it is on disk. A flush that fails fails the commit; a reader's commit flushes nothing."""
+    import fcntl
+    import os
+
+    import survey_app.db as database
+
+    flushes, real_fsync = [], os.fsync
+    lock = os.open(str(tmp_path / "g.db.writelock"), os.O_RDWR)
+
+    def watched_fsync(fd):
+        probe = fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if a writer still held the lock
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        flushes.append((os.readlink(f"/proc/self/fd/{fd}"), probe))
+        real_fsync(fd)
+
+    monkeypatch.setattr(database.os, "fsync", watched_fsync)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL: commit() flushes
+    writer = answer_writer(engine)
+    assert writer.store(store_statement(), {"id": 1}) is True
+    assert flushes == [(str(tmp_path / "g.db-wal"), None)]  # one flush, of the WAL, with the lock already free
+    with engine.execution_options(**{database.READ_ONLY: True}).connect() as connection:  # as the app's reader:
+        # a deferred transaction, committed, has nothing of its own to flush
+        connection.execute(select(rows.c.id)).all()
+        connection.commit()
+    assert len(flushes) == 1
+
+    def failing_fsync(fd):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(database.os, "fsync", failing_fsync)
+    with pytest.raises(OSError, match="Input/output"):
+        writer.store(store_statement(), {"id": 2})
+    os.close(lock)
+
+
+def test_a_database_in_memory_keeps_sqlite_flushing_each_commit():
+    """No lock file, no WAL of its own to flush: SQLite's synchronous=FULL stays in charge."""
+    engine = make_engine("sqlite://")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+    engine.dispose()
