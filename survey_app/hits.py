@@ -64,7 +64,9 @@ ACTIVE_HIT = (select(Hit).where(Hit.worker_id == bindparam("worker_id"), Hit.com
                                 Hit.expires_at > bindparam("now")).order_by(Hit.id.desc()).limit(1))
 OPEN_RUNS = select(Run).where(Run.study_id == bindparam("study_id"), Run.status == "open").order_by(Run.number)
 RUNS_TAKEN = select(Hit.run_id).where(Hit.worker_id == bindparam("worker_id"))
-LOCK_RUN = select(Run.id).where(Run.id == bindparam("run_id")).with_for_update()
+LOCK_RUN = select(Run.id).where(Run.id == bindparam("run_id")).with_for_update(key_share=True)
+"""PostgreSQL's FOR NO KEY UPDATE: hand-outs in one run wait for each other, but not the answers, whose foreign key
+to the run takes a KEY SHARE lock on its row, which FOR UPDATE would make wait for the whole hand-out."""
 SEEN_IN_RUN = (select(Assignment.lineup_id).join(Hit, Hit.id == Assignment.hit_id)
                .where(Hit.run_id == bindparam("run_id"), Hit.worker_id == bindparam("worker_id")))
 SEEN_IN_STUDY = (select(Assignment.lineup_id).join(Hit, Hit.id == Assignment.hit_id).join(Run, Run.id == Hit.run_id)

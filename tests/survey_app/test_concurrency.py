@@ -93,3 +93,41 @@ def test_concurrent_workers_store_exactly_one_answer_per_task(empty_database, bu
         per_lineup = db.execute(select(Answer.lineup_id, func.count()).group_by(Answer.lineup_id)).all()
         assert max(n for _, n in per_lineup) <= 10
     engine.dispose()
+
+
+@pytest.mark.parametrize("empty_database", ["postgresql"], indirect=True)  # SQLite has one writer lock, not rows'
+def test_an_answer_does_not_wait_for_a_hit_being_handed_out_in_its_run(app, client, db, bundle_dir):
+    """The hand-out locks its run's row so that HITs in one run are made one at a time; answers, whose foreign key to
+    the run takes a KEY SHARE lock on that row, go on meanwhile (FOR NO KEY UPDATE, not FOR UPDATE)."""
+    import threading
+
+    from sqlalchemy.exc import OperationalError
+
+    from survey_app.hits import LOCK_RUN
+    from survey_app.models import Run
+
+    from .conftest import join, new_study, task_form
+
+    study = new_study(app, bundle_dir, hit_size=2)
+    join(client, study, "W1")
+    csrf, assignment, choices = task_form(client.get(f"/s/{study.slug}/task").text)
+    run_id = db.scalar(select(Run.id).where(Run.study_id == study.id, Run.number == 1))
+    engine = app.extensions["survey_engine"]
+    with engine.connect() as handing_out:
+        handing_out.execute(LOCK_RUN, {"run_id": run_id})  # a hand-out in this run, its transaction open
+        with engine.connect() as other_hand_out:  # another one waits for it
+            other_hand_out.exec_driver_sql("SET lock_timeout = '200ms'")
+            with pytest.raises(OperationalError, match="lock timeout"):
+                other_hand_out.execute(LOCK_RUN, {"run_id": run_id})
+        response = {}
+        sender = threading.Thread(target=lambda: response.update(status=client.post(
+            f"/s/{study.slug}/answer", data={"csrf_token": csrf, "assignment": assignment, "choice": choices[0]}
+        ).status_code))
+        sender.start()
+        sender.join(timeout=10)
+        answered_meanwhile = not sender.is_alive()
+        handing_out.rollback()
+    sender.join()
+    assert answered_meanwhile, "the answer waited for the hand-out's run lock"
+    assert response["status"] == 303
+    assert db.scalar(select(func.count()).select_from(Answer)) == 1
