@@ -14,14 +14,6 @@ SQLite's own wait for that lock is a sleep-and-retry loop (1, 2, 5, 10 ... 100 m
 leaves the CPUs idle while requests queue; so the server's connections also take an advisory lock on
 ``<database>.writelock`` (flock) for the length of each transaction, which the kernel hands on the moment
 it is released. Other programs writing the file (the CLI, a backup) still meet the busy timeout.
-
-Durability: a commit returns only once its transaction is on disk, as under ``synchronous=FULL``, but the disk
-flush happens after the writer lock is released. The connections that hold a lock file run ``synchronous=NORMAL``
-(SQLite writes the commit to the WAL file and does not flush it) and ``commit()`` then fsyncs the WAL file itself,
-outside the lock: the next writer need not wait for this one's flush, nor for this thread to win its process's GIL
-back after it (under a crowd that wait, not the flush, made most of a hold). A crash before that fsync can lose
-the transaction, but nothing was acknowledged yet; WAL frames carry checksums, so what is on disk stays consistent.
-Connections without a lock file (``:memory:``, ``file:`` URIs) keep ``synchronous=FULL``.
 """
 from __future__ import annotations
 
@@ -56,11 +48,7 @@ class _LockedConnection(sqlite3.Connection):
         self._lock_fd = None
         if fcntl is not None and path != ":memory:" and not path.startswith("file:"):
             self._lock_fd = os.open(path + ".writelock", os.O_RDWR | os.O_CREAT, 0o600)
-        self._wal = os.path.abspath(path) + "-wal"  # the commit may come after a chdir
         self._locked = False
-        self.syncs_after_release = False
-        """Whether commit() flushes the WAL itself, after the lock (the module's docstring): set on connecting, for
-        a connection with a lock file whose database is in WAL mode."""
 
     def begin_immediate(self) -> None:
         if self._lock_fd is not None and not self._locked:
@@ -74,13 +62,10 @@ class _LockedConnection(sqlite3.Connection):
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def commit(self) -> None:
-        wrote = self._locked  # a write transaction (BEGIN IMMEDIATE); a reader's commit has nothing to flush
         try:
             super().commit()
         finally:
             self._release()
-        if wrote and self.syncs_after_release:
-            _fsync(self._wal)
 
     def rollback(self) -> None:
         try:
@@ -98,16 +83,6 @@ class _LockedConnection(sqlite3.Connection):
                 self._lock_fd = None
 
 
-def _fsync(path: str) -> None:
-    """Flush ``path`` to disk (the WAL file, opened by name: SQLite may have replaced it since the last commit). A
-    failure raises, so the commit that needed it is not acknowledged."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False,
@@ -117,15 +92,10 @@ def make_engine(url: str) -> Engine:
         def _sqlite_settings(dbapi_connection, _record):
             dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
             cursor = dbapi_connection.cursor()
-            wal = cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
+            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys=ON")
-            # An acknowledged answer survives a power cut: SQLite flushes each commit (FULL), or commit() does,
-            # after the writer lock (NORMAL; the module's docstring).
-            late = wal and getattr(dbapi_connection, "_lock_fd", None) is not None
-            if late:
-                dbapi_connection.syncs_after_release = True
-            cursor.execute(f"PRAGMA synchronous={'NORMAL' if late else 'FULL'}")
+            cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged answer survives a power cut
             cursor.close()
 
         @event.listens_for(engine, "begin")

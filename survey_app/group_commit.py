@@ -1,16 +1,15 @@
 """Storing answers: one durable commit for all the answers a server process receives while the last commit ran.
 
-On SQLite every write takes the database's one writer lock, then waits for its flush to disk (after the lock: see
-db.py), so a crowd's answers queue one at a time, and a request thread waiting its turn serves nobody.
-``GroupCommit`` lets the answers of one process share a commit: the thread that finds no commit running leads,
-storing every answer queued so far in one transaction (each in its own SAVEPOINT when there are several, so a
-duplicate or a refused answer touches no other) and committing once; the threads whose answers it carried wait for
-their outcome, and one whose answer arrived during that commit leads the next. An answer is acknowledged only after
-the commit that holds it returns, so nothing acknowledged is lost; if that commit fails, every answer in it fails
-with the same error (the server answers 503, the browser sends again, the unique keys keep one). PostgreSQL already
-flushes concurrent commits together, so there ``DirectCommit`` runs each answer's one statement in autocommit: a
-single round trip (no BEGIN or COMMIT), durable when it returns, as any commit is under PostgreSQL's default
-``synchronous_commit``.
+On SQLite every write holds the database's one writer lock through its fsync (``synchronous=FULL``), so a crowd's
+answers queue for the disk one at a time, and a request thread waiting its turn serves nobody. ``GroupCommit`` lets
+the answers of one process share a commit: the thread that finds no commit running leads, storing every answer
+queued so far in one transaction (each in its own SAVEPOINT when there are several, so a duplicate or a refused
+answer touches no other) and committing once; the threads whose answers it carried wait for their outcome, and one
+whose answer arrived during that commit leads the next. An answer is acknowledged only after the commit that holds
+it returns, so nothing acknowledged is lost; if that commit fails, every answer in it fails with the same error (the
+server answers 503, the browser sends again, the unique keys keep one). PostgreSQL already flushes concurrent
+commits together, so there ``DirectCommit`` runs each answer's one statement in autocommit: a single round trip (no
+BEGIN or COMMIT), durable when it returns, as any commit is under PostgreSQL's default ``synchronous_commit``.
 """
 from __future__ import annotations
 
