@@ -160,8 +160,11 @@ def _pick_lineups(db: Session, study: Study, run: Run, worker: Worker, settings:
         # any run: they would remember whom they picked.
         ever = set(connection.scalars(SEEN_IN_STUDY, params))
         seen |= {twins[lid] for lid in ever if lid in twins}
-    answered = dict(connection.execute(ANSWERS_BY_LINEUP, params).all())
+    # Open tasks first, then answers: on PostgreSQL answers commit during a hand-out (LOCK_RUN) and each statement
+    # reads its own snapshot, so one committing in between is counted twice (in both), never in neither, and no
+    # lineup goes past answers_per_item.
     pending = dict(connection.execute(PENDING_BY_LINEUP, params).all())
+    answered = dict(connection.execute(ANSWERS_BY_LINEUP, params).all())
     rng = random.Random()
     load = {lid: answered.get(lid, 0) + pending.get(lid, 0) for lid, _ in lineups}
     free = sorted((lid for lid, gold in lineups if not gold and lid not in seen
