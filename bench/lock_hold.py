@@ -53,9 +53,11 @@ def main() -> None:
     finally:
         drop()
     holds: dict[str, list] = {}
-    for path in figures.glob("*.json"):
-        for kind, entries in json.loads(path.read_text()).items():
-            holds.setdefault(kind, []).extend(e for e in entries if window[0] <= e[0] <= window[1])
+    for path in figures.glob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            kind, *entry = json.loads(line)
+            if window[0] <= entry[0] <= window[1]:
+                holds.setdefault(kind, []).append(entry)
     span = window[1] - window[0]
     cycles = result["counts"]["answers_in_window"] / args.seconds
     print(f"{args.people} workers: {cycles:.1f} cycles/s; lock held, by what took it, over {span:.1f} s:")

@@ -1,12 +1,13 @@
 """Loaded by every process of a server that bench/lock_hold.py starts (this folder is put first on PYTHONPATH): times
 how long each SQLite write holds the writer lock (``<database>.writelock``) and waits for it, by what took it, and
-writes the figures to ``$MI_LOCK_HOLD_DIR/<pid>.json`` every second. Not part of the survey."""
+appends the new figures to ``$MI_LOCK_HOLD_DIR/<pid>.jsonl`` every second (only what is new: the writing must not
+weigh on the server it measures). Not part of the survey."""
 import json
 import os
 import sys
 import threading
 import time
-from collections import defaultdict
+from collections import deque
 
 FOLDER = os.environ.get("MI_LOCK_HOLD_DIR")
 WRITERS = ("_commit", "_hand_out_work", "consent")
@@ -17,17 +18,20 @@ if FOLDER:
     import survey_app.db as database
 
     locked = database._LockedConnection
-    held = defaultdict(list)
+    held = deque()  # (kind, when, hold s, wait s); appended by request threads, emptied by the writer thread
     owner = {"pid": None}
     take, give = locked.begin_immediate, locked._release
 
     def _write_out() -> None:
+        path = os.path.join(FOLDER, f"{os.getpid()}.jsonl")
         while True:
             time.sleep(1)
-            path = os.path.join(FOLDER, f"{os.getpid()}.json")
-            with open(path + ".tmp", "w") as out:
-                json.dump({kind: entries[-20000:] for kind, entries in held.items()}, out)
-            os.replace(path + ".tmp", path)
+            lines = []
+            while held:
+                lines.append(json.dumps(held.popleft()))
+            if lines:
+                with open(path, "a") as out:
+                    out.write("\n".join(lines) + "\n")
 
     def begin_immediate(self) -> None:
         if owner["pid"] != os.getpid():  # the first write of a forked worker: its own figures, its own writer thread
@@ -46,7 +50,7 @@ if FOLDER:
 
     def _release(self) -> None:
         if self._locked:
-            held[self._hold_kind].append((time.time(), time.perf_counter() - self._hold_since, self._hold_wait))
+            held.append((self._hold_kind, time.time(), time.perf_counter() - self._hold_since, self._hold_wait))
         give(self)
 
     locked.begin_immediate, locked._release = begin_immediate, _release

@@ -3,21 +3,24 @@ double clicks that race each other and retries after timeouts: the database ends
 that were meant, one per task."""
 import random
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from survey_app.db import make_engine
+from survey_app.hits import LOCK_RUN
 from survey_app.importer import create_study, load_bundle, settings_from
 from survey_app.migrate import upgrade
-from survey_app.models import Answer, Assignment, Hit
+from survey_app.models import Answer, Assignment, Hit, Run
 from survey_app.server import ServerProcess as Server
 from survey_app.studies import set_run_status
 
-from .conftest import task_form
+from .conftest import join, new_study, task_form
 
 WORKERS, HIT_SIZE = 40, 8
 
@@ -99,15 +102,6 @@ def test_concurrent_workers_store_exactly_one_answer_per_task(empty_database, bu
 def test_an_answer_does_not_wait_for_a_hit_being_handed_out_in_its_run(app, client, db, bundle_dir):
     """The hand-out locks its run's row so that HITs in one run are made one at a time; answers, whose foreign key to
     the run takes a KEY SHARE lock on that row, go on meanwhile (FOR NO KEY UPDATE, not FOR UPDATE)."""
-    import threading
-
-    from sqlalchemy.exc import OperationalError
-
-    from survey_app.hits import LOCK_RUN
-    from survey_app.models import Run
-
-    from .conftest import join, new_study, task_form
-
     study = new_study(app, bundle_dir, hit_size=2)
     join(client, study, "W1")
     csrf, assignment, choices = task_form(client.get(f"/s/{study.slug}/task").text)
