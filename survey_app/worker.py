@@ -18,6 +18,7 @@ import hmac
 import re
 
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -40,6 +41,7 @@ from .hits import (
 from .images import display_sizes, inline_images
 from .models import Hit, Item, Lineup, LineupFace, Study, Worker, utcnow
 from .shown import mark_shown, shown_at, shown_last
+from .skeletons import render_filled
 
 bp = Blueprint("worker", __name__, url_prefix="/s")
 WORKER_ID = re.compile(r"[A-Za-z0-9_.@-]{1,120}")
@@ -252,13 +254,13 @@ def _show_task(slug: str, worker_id: int):
     mark_shown(slug, first.assignment, now, last=first.total - first.answered == 1)
     probe_size, face_size = display_sizes(first.settings)
     settings = stored_settings(first.settings)
-    return _no_store(render_template(
-        "worker/task.html", slug=slug, probe_size=probe_size, face_size=face_size,
-        allow_absent=settings.allow_absent, confidence_scale=settings.confidence_scale, assignment=first.assignment,
-        shown=inline_images(f"a{first.assignment_id}", first.probe_image, first.aux_image_id,
-                            [row.face_image for row in rows]),
-        positions=[row.face + 1 for row in rows], number=first.answered + 1, total=first.total,
-        resume_code=resume_code(slug, worker_id)))
+    shape = {"slug": slug, "probe_size": probe_size, "face_size": face_size, "allow_absent": settings.allow_absent,
+             "confidence_scale": settings.confidence_scale, "positions": tuple(row.face + 1 for row in rows)}
+    return _no_store(render_filled("worker/task.html", shape, {
+        "assignment": first.assignment, "number": first.answered + 1, "answered": first.answered,
+        "total": first.total, "resume_code": resume_code(slug, worker_id), "csrf": generate_csrf(),
+        "shown": inline_images(f"a{first.assignment_id}", first.probe_image, first.aux_image_id,
+                               [row.face_image for row in rows])}, csrf_slot="csrf"))
 
 
 def _hand_out_work(slug: str):
