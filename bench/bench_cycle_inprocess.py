@@ -85,7 +85,8 @@ def explain(app, slug: str) -> None:
         params = {"token": token, "position": 0, "worker_id": worker_id, "by_worker": worker_id, "slug": slug,
                   "now": now, "shown": now, "confidence": None, "code": "X", "run_id": run_id, "study_id": study_id}
         for name in EXPLAINED:
-            compiled = getattr(hits, name).compile(dialect=connection.dialect)
+            statement = getattr(hits, name)
+            compiled = getattr(statement, "statement", statement).compile(dialect=connection.dialect)  # Prepared
             plan = [row[0] for row in connection.exec_driver_sql("EXPLAIN ANALYZE " + str(compiled),
                                                                  compiled.construct_params(params))]
             connection.rollback()  # EXPLAIN ANALYZE runs the statement: store and close nothing

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from .prepared import first
+
 
 @dataclass
 class _Job:
@@ -48,15 +50,17 @@ class DirectCommit:
         (the store's outcome, whether ``then`` returned a row). In autocommit ``then`` is its own transaction, after
         the answer's: it must be a step that may also be taken later (closing a finished HIT)."""
         with self.engine.connect() as connection:
+            if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+                connection.begin()  # a prepared statement runs in the transaction it finds, and starts none
             try:
-                stored = connection.execute(statement, params).first()
+                stored = first(connection, statement, params)
             except IntegrityError:
                 connection.rollback()
                 return False, False
             if stored is None:
                 connection.rollback()
                 return None, False
-            followed = then is not None and connection.execute(then, params).first() is not None
+            followed = then is not None and first(connection, then, params) is not None
             connection.commit()
             return True, followed
 
@@ -96,6 +100,7 @@ class GroupCommit:
     def _commit(self, batch: list[_Job]) -> None:
         with self.engine.connect() as connection:
             try:
+                connection.begin()  # on SQLite BEGIN IMMEDIATE, the writer lock (db.py); prepared statements start none
                 if len(batch) == 1:  # alone in its transaction: a refused answer rolls back nothing else
                     self._run(connection, batch[0], nullcontext)
                 else:
@@ -115,9 +120,9 @@ class GroupCommit:
         """One job's statements within ``scope`` (its SAVEPOINT, when it shares the transaction)."""
         try:
             with scope():
-                row = connection.execute(job.statement, job.params).first()
+                row = first(connection, job.statement, job.params)
                 job.followed = row is not None and job.then is not None and \
-                    connection.execute(job.then, job.params).first() is not None
+                    first(connection, job.then, job.params) is not None
             job.outcome = True if row is not None else None
         except IntegrityError:
             job.outcome = False

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, aliased
 
 from .group_commit import DirectCommit, GroupCommit
 from .models import ABSENT, Answer, Assignment, Hit, Item, Lineup, LineupFace, Run, Study, Worker
+from .prepared import Prepared
 from .settings import StudySettings
 
 
@@ -248,6 +249,8 @@ def _task_page():
 
 
 TASK_PAGE = _task_page()
+TASK_PAGE_PREPARED = Prepared(TASK_PAGE)
+"""How the page runs it: compiled once (prepared.py); each view runs it thousands of times a study."""
 
 
 # The answer path's statements, built once: building SQLAlchemy expressions costs more than running them.
@@ -278,7 +281,7 @@ def _store(absent: bool):
                                        "confidence", "shown_at", "answered_at"], query).returning(Answer.id)
 
 
-STORE_FACE, STORE_ABSENT = _store(absent=False), _store(absent=True)
+STORE_FACE, STORE_ABSENT = Prepared(_store(absent=False)), Prepared(_store(absent=True))
 
 
 def _close_finished(hit_id):
@@ -289,8 +292,8 @@ def _close_finished(hit_id):
             .values(completed_at=bindparam("now"), completion_code=bindparam("code")).returning(Hit.id))
 
 
-CLOSE_FINISHED = _close_finished(select(Assignment.hit_id).where(Assignment.token == bindparam("token"))
-                                 .scalar_subquery())
+CLOSE_FINISHED = Prepared(_close_finished(select(Assignment.hit_id).where(Assignment.token == bindparam("token"))
+                                          .scalar_subquery()))
 """Run after an answer is stored, with its parameters: closing the HIT in the answer's own commit spares the worker's
 next request the closing write. A HIT this misses (another tab's answer committing at the same moment on PostgreSQL)
 is closed by the next task page, with CLOSE_HIT."""

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from . import db as database
 from .hits import (
     CLOSE_HIT,
-    TASK_PAGE,
+    TASK_PAGE_PREPARED,
     AnswerRejected,
     Arrival,
     active_hit,
@@ -245,7 +245,7 @@ def _show_task(slug: str, worker_id: int):
     """The page of the worker's first unanswered task, or None when their HIT must be handed out or closed."""
     now = utcnow()
     with database.reader().connect() as connection:
-        rows = connection.execute(TASK_PAGE, {"worker_id": worker_id, "slug": slug, "now": now}).all()
+        rows = TASK_PAGE_PREPARED.all(connection, {"worker_id": worker_id, "slug": slug, "now": now})
     if not rows or rows[0].assignment is None:
         return None
     first = rows[0]

@@ -1,0 +1,99 @@
+"""Hot statements compiled once per dialect and run on the driver's connection, past SQLAlchemy's per-statement work.
+
+SQLAlchemy runs each execution through a cache lookup whose key it builds by walking the whole statement, an
+execution context, and a result object: for the task page's one SELECT that was about 110 microseconds on SQLite, the
+query itself 25. The hottest statements keep their Core definition (hits.py), and ``Prepared`` compiles each once
+per dialect with SQLAlchemy, then runs the SQL with SQLAlchemy's own bind and result processing for each column's
+type (public ``TypeEngine`` API) on the DBAPI connection underneath a SQLAlchemy ``Connection``. The Connection
+stays the owner of the transaction: on SQLite the reader's statement runs outside any transaction (its own
+snapshot), and on PostgreSQL in the autocommit the reader's Connection set. Driver errors are re-raised as
+SQLAlchemy's, so the app's handlers (a 503 for a database that is down or busy) see what they always saw, and the
+engine's ``before_cursor_execute`` and ``after_cursor_execute`` listeners are called (with no execution context, and
+what they return is not used).
+"""
+from __future__ import annotations
+
+import threading
+from collections import namedtuple
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...] | None  # positional paramstyles: the parameters in order; None: named
+    compiled: object  # SQLAlchemy's compiled statement: construct_params adds the statement's own bound values
+    binds: dict  # parameter name -> the type's bind processor
+    results: tuple  # (column's place, its type's result processor) for the columns that have one
+    row: type
+
+
+class Prepared:
+    """``statement`` (a Core SELECT, or an INSERT or UPDATE with RETURNING), compiled at its first run on each
+    dialect. It runs within whatever transaction ``connection`` has begun: none starts one (see ``first``)."""
+
+    def __init__(self, statement) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _Compiled] = {}
+        self._lock = threading.Lock()
+
+    def all(self, connection: Connection, params: dict) -> list:
+        """The statement's rows (named tuples, values as SQLAlchemy would give them) on ``connection``."""
+        dialect = connection.dialect
+        compiled = self._compiled.get(dialect.name) or self._compile(dialect)
+        values = compiled.compiled.construct_params(params)
+        for name, process in compiled.binds.items():
+            values[name] = process(values[name])
+        arguments = values if compiled.names is None else tuple(values[name] for name in compiled.names)
+        driver = connection.connection.driver_connection
+        cursor = driver.cursor()
+        events = connection.dispatch  # the engine's cursor events still see the statement (logging, tests)
+        try:
+            for listener in events.before_cursor_execute:
+                listener(connection, cursor, compiled.sql, arguments, None, False)
+            cursor.execute(compiled.sql, arguments)
+            for listener in events.after_cursor_execute:
+                listener(connection, cursor, compiled.sql, arguments, None, False)
+            rows = cursor.fetchall()
+        except dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(compiled.sql, arguments, exc, dialect.loaded_dbapi.Error) from exc
+        finally:
+            cursor.close()
+        make, results = compiled.row._make, compiled.results
+        if not results:
+            return [make(row) for row in rows]
+        made = []
+        for row in rows:
+            row = list(row)
+            for i, process in results:
+                row[i] = process(row[i])
+            made.append(make(row))
+        return made
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        compiled = self.statement.compile(dialect=dialect)
+        binds = {}
+        escaped = getattr(compiled, "escaped_bind_names", None) or {}
+        for bind, name in compiled.bind_names.items():  # the names construct_params gives, as SQLAlchemy's own
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                binds[escaped.get(name, name)] = process
+        columns = list(self.statement.exported_columns)  # a SELECT's columns, or what an INSERT or UPDATE returns
+        processors = (column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
+        results = tuple((i, process) for i, process in enumerate(processors) if process is not None)
+        made = _Compiled(str(compiled), tuple(compiled.positiontup) if compiled.positional else None, compiled,
+                         binds, results, namedtuple("Row", [column.key for column in columns]))
+        with self._lock:
+            self._compiled[dialect.name] = made
+        return made
+
+
+def first(connection: Connection, statement, params: dict):
+    """The first row of ``statement`` (a ``Prepared`` one, or any Core statement) on ``connection``, or None."""
+    if isinstance(statement, Prepared):
+        rows = statement.all(connection, params)
+        return rows[0] if rows else None
+    return connection.execute(statement, params).first()

@@ -1,0 +1,110 @@
+"""A prepared statement gives what SQLAlchemy's own execution gives (values, types, errors, events), in the
+transaction its connection is in, on SQLite and on the machine's PostgreSQL."""
+from datetime import datetime
+
+import pytest
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+
+from survey_app import db as database
+from survey_app.db import make_engine
+from survey_app.group_commit import answer_writer
+from survey_app.hits import TASK_PAGE, TASK_PAGE_PREPARED
+from survey_app.models import Worker, utcnow
+from survey_app.prepared import Prepared
+
+from .conftest import join, new_study
+
+metadata = MetaData()
+things = Table("things", metadata, Column("id", Integer, primary_key=True), Column("name", String(20), unique=True),
+               Column("at", DateTime), Column("doc", JSON), Column("flag", Boolean))
+ADD = Prepared(insert(things).values(id=bindparam("id"), name=bindparam("name"), at=bindparam("at"),
+                                     doc=bindparam("doc"), flag=bindparam("flag")).returning(things.c.id, things.c.at))
+LATER = select(things.c.name, things.c.at, things.c.doc, things.c.flag).where(things.c.at > bindparam("after")) \
+    .order_by(things.c.id)
+
+
+@pytest.fixture
+def engine(empty_database):
+    engine = make_engine(empty_database)
+    metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def add(connection, id_, name, at, doc=None, flag=False):
+    return ADD.all(connection, {"id": id_, "name": name, "at": at, "doc": doc, "flag": flag})
+
+
+def test_rows_and_types_are_sqlalchemys(engine):
+    when = datetime(2026, 12, 6, 17, 5, 4, 123456)
+    with engine.begin() as connection:
+        assert add(connection, 1, "a", when, {"k": [1, "x"]}, True) == [(1, when)]
+        add(connection, 2, "b", datetime(2020, 1, 1), None, False)
+    with engine.connect() as connection:
+        params = {"after": datetime(2021, 1, 1)}
+        prepared = Prepared(LATER).all(connection, params)
+        assert prepared == [tuple(row) for row in connection.execute(LATER, params)]
+        assert prepared == [("a", when, {"k": [1, "x"]}, True)] and prepared[0].flag is True
+        assert prepared[0].at == when and prepared[0]._fields == ("name", "at", "doc", "flag")
+
+
+def test_it_runs_in_the_connections_transaction_and_starts_none(engine):
+    with engine.connect() as connection:
+        connection.begin()
+        add(connection, 1, "a", utcnow())
+        connection.rollback()
+        assert connection.execute(select(things.c.id)).all() == []
+
+
+def test_a_driver_error_is_sqlalchemys_and_events_see_the_statement(engine):
+    seen = []
+    event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: seen.append(statement))
+    with engine.connect() as connection:
+        connection.begin()
+        add(connection, 1, "a", utcnow())
+        with pytest.raises(IntegrityError):  # the unique name: what the group commit takes for a duplicate
+            add(connection, 2, "a", utcnow())
+    assert len(seen) == 2 and all(statement.lstrip().upper().startswith("INSERT") for statement in seen)
+
+
+def test_the_answer_writer_takes_prepared_statements(engine):
+    """Stored, duplicate (a unique key), matched nothing: the three outcomes the answer path tells apart."""
+    value = bindparam("id", type_=Integer)
+    store = Prepared(insert(things).from_select(["id", "name"], select(value, bindparam("name", type_=String))
+                                                .where(value >= 0)).returning(things.c.id))
+    writer = answer_writer(engine)
+    outcomes = [writer.store(store, {"id": i, "name": name}) for i, name in ((1, "a"), (2, "a"), (-1, "b"))]
+    assert outcomes == [True, False, None]
+    with engine.connect() as connection:
+        assert connection.execute(select(things.c.id)).scalars().all() == [1]
+
+
+def test_the_task_pages_statement_prepared_is_the_same_as_run_by_sqlalchemy(app, client, db, bundle_dir):
+    study = new_study(app, bundle_dir, hit_size=2)
+    join(client, study, "W1")
+    client.get(f"/s/{study.slug}/task")  # hands out the HIT
+    join(app.test_client(), study, "W2")  # a worker without a HIT: one row, no task
+    workers = dict(db.execute(select(Worker.external_id, Worker.id)).all())
+    with app.app_context(), database.reader().connect() as connection:
+        for worker_id, slug in ((workers["W1"], study.slug), (workers["W2"], study.slug), (workers["W1"], "nope")):
+            params = {"worker_id": worker_id, "slug": slug, "now": utcnow()}
+            prepared = TASK_PAGE_PREPARED.all(connection, params)
+            assert prepared == [tuple(row) for row in connection.execute(TASK_PAGE, params)]
+            assert len(prepared) == {"W1": 5, "W2": 1, "nope": 0}["nope" if slug == "nope" else
+                                                               "W1" if worker_id == workers["W1"] else "W2"]
+            if prepared:
+                assert prepared[0].blocked is False and isinstance(prepared[0].settings, dict)
