@@ -19,9 +19,8 @@ import re
 
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from . import db as database
 from .hits import (
@@ -40,6 +39,7 @@ from .hits import (
 )
 from .images import display_sizes, inline_images
 from .models import Hit, Item, Lineup, LineupFace, Study, Worker, utcnow
+from .prepared import Prepared
 from .shown import mark_shown, shown_at, shown_last
 from .skeletons import render_filled
 
@@ -117,16 +117,30 @@ def _remember_arrival(slug: str, arrival: Arrival) -> None:
         session["platform"] = {k: v for k, v in session["platform"].items() if k != slug}
 
 
-def _study(slug: str, db: Session | None = None) -> Study:
-    study = (db or database.session()).scalar(select(Study).where(Study.slug == slug))
-    if study is None:
+STUDY = Prepared(select(Study.id, Study.name, Study.slug, Study.settings).where(Study.slug == bindparam("slug")))
+WORKER = Prepared(select(Worker.id, Worker.external_id, Worker.blocked, Worker.browser)
+                  .where(Worker.id == bindparam("worker_id")))
+
+
+def _study(slug: str):
+    """The study, as a row (id, name, slug, settings): the worker's pages only read it. Read outside the writer
+    lock, which a HIT's hand-out then takes for its own statements only."""
+    with database.reader().connect() as connection:
+        rows = STUDY.all(connection, {"slug": slug})
+    if not rows:
         abort(404, "no such study")
-    return study
+    return rows[0]
 
 
-def _worker(study: Study, db: Session | None = None) -> Worker | None:
+def _worker(study):
+    """The worker this browser's signed session names in ``study``, as a row (id, external_id, blocked, browser),
+    or None; read outside the writer lock, as ``_study``."""
     worker_id = session.get("workers", {}).get(study.slug)
-    return (db or database.session()).get(Worker, worker_id) if worker_id else None
+    if not worker_id:
+        return None
+    with database.reader().connect() as connection:
+        rows = WORKER.all(connection, {"worker_id": worker_id})
+    return rows[0] if rows else None
 
 
 def _no_store(page: str):
@@ -135,7 +149,7 @@ def _no_store(page: str):
     return response
 
 
-def _consent_page(db, study: Study, arrival: Arrival, worker_id: str, problem: str = "", status: int = 200):
+def _consent_page(db, study, arrival: Arrival, worker_id: str, problem: str = "", status: int = 200):
     return render_template("worker/consent.html", study=study, settings=settings_of(study), arrival=arrival,
                            worker_id=worker_id, tasks=batch_size(db, study), problem=problem), status
 
@@ -143,14 +157,14 @@ def _consent_page(db, study: Study, arrival: Arrival, worker_id: str, problem: s
 @bp.get("/<slug>/")
 def landing(slug: str):
     db = database.read_session()
-    study = _study(slug, db)
+    study = _study(slug)
     try:
         arrival, given = arrival_from(request.args)
     except ArrivalError as exc:
         abort(400, f"this study link is malformed: {exc}")
     if arrival.assignment == MTURK_PREVIEW:
         return _no_store(_preview(db, study))
-    current = _worker(study, db)
+    current = _worker(study)
     if current is not None and given in ("", current.external_id):
         if arrival.platform:
             _remember_arrival(slug, arrival)
@@ -159,7 +173,7 @@ def landing(slug: str):
     return _consent_page(db, study, arrival, given)
 
 
-def _preview(db, study: Study) -> str:
+def _preview(db, study) -> str:
     """MTurk's preview (the HIT not accepted yet): the instructions and one lineup, nothing recorded, no form."""
     lineup = db.execute(select(Lineup.id, Item.image_id, Item.aux_image_id).join(Item, Item.id == Lineup.item_id)
                         .where(Lineup.study_id == study.id, ~Item.is_gold, ~Item.is_control)
@@ -355,8 +369,8 @@ def _finished(db, worker: Worker) -> list[Hit]:
 @bp.get("/<slug>/done")
 def done(slug: str):
     db = database.read_session()
-    study = _study(slug, db)
-    worker = _worker(study, db)
+    study = _study(slug)
+    worker = _worker(study)
     if worker is None:
         return redirect(url_for(".landing", slug=slug))
     if active_hit(db, worker, utcnow()) is not None:
