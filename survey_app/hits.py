@@ -24,12 +24,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, aliased
 
 from .group_commit import DirectCommit, GroupCommit
 from .models import ABSENT, Answer, Assignment, Hit, Item, Lineup, LineupFace, Run, Study, Worker
-from .prepared import Prepared
+from .prepared import Prepared, first
 from .settings import StudySettings
 
 
@@ -59,42 +59,51 @@ def _answer_of(assignment):
     return select(Answer.id).where(Answer.assignment_id == assignment.id).correlate(assignment).scalar_subquery()
 
 
-# Handing out a HIT's statements, built once with bind parameters (building costs more than running them) and,
-# where they read no ORM entity, run on the session's connection, past the ORM's per-statement work.
-ACTIVE_HIT = (select(Hit).where(Hit.worker_id == bindparam("worker_id"), Hit.completed_at.is_(None),
-                                Hit.expires_at > bindparam("now")).order_by(Hit.id.desc()).limit(1))
-OPEN_RUNS = select(Run).where(Run.study_id == bindparam("study_id"), Run.status == "open").order_by(Run.number)
-RUNS_TAKEN = select(Hit.run_id).where(Hit.worker_id == bindparam("worker_id"))
-LOCK_RUN = select(Run.id).where(Run.id == bindparam("run_id")).with_for_update(key_share=True)
+# Handing out a HIT's statements: Core, compiled once (prepared.py), on the session's connection: the ORM's work per
+# statement was a good part of the time a hand-out holds SQLite's writer lock.
+ACTIVE_HIT = Prepared(select(Hit.id).where(Hit.worker_id == bindparam("worker_id"), Hit.completed_at.is_(None),
+                                           Hit.expires_at > bindparam("now")).order_by(Hit.id.desc()).limit(1))
+OPEN_RUNS = Prepared(select(Run.id).where(Run.study_id == bindparam("study_id"), Run.status == "open")
+                     .order_by(Run.number))
+RUNS_TAKEN = Prepared(select(Hit.run_id).where(Hit.worker_id == bindparam("worker_id")))
+LOCK_RUN = Prepared(select(Run.id).where(Run.id == bindparam("run_id")).with_for_update(key_share=True))
 """PostgreSQL's FOR NO KEY UPDATE: hand-outs in one run wait for each other, but not the answers, whose foreign key
 to the run takes a KEY SHARE lock on its row, which FOR UPDATE would make wait for the whole hand-out."""
-SEEN_IN_RUN = (select(Assignment.lineup_id).join(Hit, Hit.id == Assignment.hit_id)
-               .where(Hit.run_id == bindparam("run_id"), Hit.worker_id == bindparam("worker_id")))
-SEEN_IN_STUDY = (select(Assignment.lineup_id).join(Hit, Hit.id == Assignment.hit_id).join(Run, Run.id == Hit.run_id)
-                 .where(Run.study_id == bindparam("study_id"), Hit.worker_id == bindparam("worker_id")))
-ANSWERS_BY_LINEUP = (select(Answer.lineup_id, func.count()).where(Answer.run_id == bindparam("run_id"))
-                     .group_by(Answer.lineup_id))
-PENDING_BY_LINEUP = (select(Assignment.lineup_id, func.count()).join(Hit, Hit.id == Assignment.hit_id)
-                     .where(Hit.run_id == bindparam("run_id"), Hit.completed_at.is_(None),
-                            Hit.expires_at > bindparam("now"), ~exists().where(Answer.assignment_id == Assignment.id))
-                     .group_by(Assignment.lineup_id))
+SEEN_IN_RUN = Prepared(select(Assignment.lineup_id).join(Hit, Hit.id == Assignment.hit_id)
+                       .where(Hit.run_id == bindparam("run_id"), Hit.worker_id == bindparam("worker_id")))
+SEEN_IN_STUDY = Prepared(select(Assignment.lineup_id).join(Hit, Hit.id == Assignment.hit_id)
+                         .join(Run, Run.id == Hit.run_id)
+                         .where(Run.study_id == bindparam("study_id"), Hit.worker_id == bindparam("worker_id")))
+ANSWERS_BY_LINEUP = Prepared(select(Answer.lineup_id, func.count()).where(Answer.run_id == bindparam("run_id"))
+                             .group_by(Answer.lineup_id))
+PENDING_BY_LINEUP = Prepared(select(Assignment.lineup_id, func.count()).join(Hit, Hit.id == Assignment.hit_id)
+                             .where(Hit.run_id == bindparam("run_id"), Hit.completed_at.is_(None),
+                                    Hit.expires_at > bindparam("now"),
+                                    ~exists().where(Answer.assignment_id == Assignment.id))
+                             .group_by(Assignment.lineup_id))
+NEW_HIT = Prepared(insert(Hit).values(
+    run_id=bindparam("run_id"), worker_id=bindparam("worker_id"), created_at=bindparam("now"),
+    expires_at=bindparam("expires"), platform=bindparam("on_platform"), platform_assignment=bindparam("paid_as"),
+    platform_hit=bindparam("paid_in"), submit_to=bindparam("paid_to")).returning(Hit.id))
 
 
-def active_hit(db: Session, worker: Worker, now: datetime) -> Hit | None:
-    return db.scalars(ACTIVE_HIT, {"worker_id": worker.id, "now": now}).first()
+def active_hit(connection: Connection, worker_id: int, now: datetime) -> int | None:
+    """The id of the worker's newest unfinished and unexpired HIT, or None."""
+    row = first(connection, ACTIVE_HIT, {"worker_id": worker_id, "now": now})
+    return row.id if row else None
 
 
 def completion_code() -> str:
     return f"MI-{secrets.token_hex(3).upper()}-{secrets.token_hex(3).upper()}"
 
 
-def _runs_for(db: Session, study: Study, worker: Worker, settings: StudySettings) -> list[Run]:
-    open_runs = list(db.scalars(OPEN_RUNS, {"study_id": study.id}))
+def _runs_for(connection: Connection, study_id: int, worker_id: int, settings: StudySettings) -> list[int]:
+    open_runs = [row.id for row in OPEN_RUNS.all(connection, {"study_id": study_id})]
     if settings.multiple_runs_per_worker:
         return open_runs
-    taken = set(db.connection().scalars(RUNS_TAKEN, {"worker_id": worker.id}))
+    taken = {row.run_id for row in RUNS_TAKEN.all(connection, {"worker_id": worker_id})}
     if taken:
-        return [r for r in open_runs if r.id in taken]
+        return [run_id for run_id in open_runs if run_id in taken]
     return open_runs
 
 
@@ -123,49 +132,50 @@ def platform_hit_taken(db: Session, worker: Worker, arrival: Arrival) -> bool:
                              Hit.platform_assignment == arrival.assignment).limit(1)) is not None
 
 
-def start_hit(db: Session, study: Study, worker: Worker, now: datetime, arrival: Arrival = Arrival()) -> Hit | None:
-    """A new HIT in the first open run with work for this worker, or None when there is none."""
+def start_hit(db: Session, study, worker, now: datetime, arrival: Arrival = Arrival()) -> int | None:
+    """A new HIT in the first open run with work for this worker (its id), or None when there is none. ``study``
+    and ``worker`` need only their ids (and the study its settings)."""
     settings = settings_of(study)
-    for run in _runs_for(db, study, worker, settings):
+    connection = db.connection()
+    for run_id in _runs_for(connection, study.id, worker.id, settings):
         # Serialise HIT creation per run: PostgreSQL locks the run's row; on SQLite the transaction
         # already holds the write lock (BEGIN IMMEDIATE). Then look again: the same worker's other tab
         # may have made their HIT while this request waited.
-        db.connection().execute(LOCK_RUN, {"run_id": run.id})
-        existing = active_hit(db, worker, now)
+        LOCK_RUN.all(connection, {"run_id": run_id})
+        existing = active_hit(connection, worker.id, now)
         if existing is not None:
             return existing
-        picked = _pick_lineups(db, study, run, worker, settings, now)
+        picked = _pick_lineups(db, study, run_id, worker.id, settings, now)
         if not picked:
             continue
-        hit = Hit(run_id=run.id, worker_id=worker.id, created_at=now,
-                  expires_at=now + timedelta(minutes=settings.hit_minutes), platform=arrival.platform,
-                  platform_assignment=arrival.assignment, platform_hit=arrival.hit, submit_to=arrival.submit_to)
-        db.add(hit)
-        db.flush()
-        db.execute(insert(Assignment), [
-            {"hit_id": hit.id, "lineup_id": lineup_id, "position": position, "token": secrets.token_urlsafe(16)}
+        expires = now + timedelta(minutes=settings.hit_minutes)
+        hit_id = NEW_HIT.all(connection, {
+            "run_id": run_id, "worker_id": worker.id, "now": now, "expires": expires, "on_platform": arrival.platform,
+            "paid_as": arrival.assignment, "paid_in": arrival.hit, "paid_to": arrival.submit_to})[0].id
+        connection.execute(insert(Assignment), [
+            {"hit_id": hit_id, "lineup_id": lineup_id, "position": position, "token": secrets.token_urlsafe(16)}
             for position, lineup_id in enumerate(picked)])
-        return hit
+        return hit_id
     return None
 
 
-def _pick_lineups(db: Session, study: Study, run: Run, worker: Worker, settings: StudySettings,
+def _pick_lineups(db: Session, study, run_id: int, worker_id: int, settings: StudySettings,
                   now: datetime) -> list[int]:
     lineups, twins = _study_lineups(db, study)
     twins = twins if settings.control_items else {}
     connection = db.connection()
-    params = {"run_id": run.id, "worker_id": worker.id, "study_id": study.id, "now": now}
-    seen = set(connection.scalars(SEEN_IN_RUN, params))
+    params = {"run_id": run_id, "worker_id": worker_id, "study_id": study.id, "now": now}
+    seen = {row.lineup_id for row in SEEN_IN_RUN.all(connection, params)}
     if twins:
         # A mock witness must not have seen the lineup with the real reconstruction (nor the other way round), in
         # any run: they would remember whom they picked.
-        ever = set(connection.scalars(SEEN_IN_STUDY, params))
+        ever = {row.lineup_id for row in SEEN_IN_STUDY.all(connection, params)}
         seen |= {twins[lid] for lid in ever if lid in twins}
     # Open tasks first, then answers: on PostgreSQL answers commit during a hand-out (LOCK_RUN) and each statement
     # reads its own snapshot, so one committing in between is counted twice (in both), never in neither, and no
     # lineup goes past answers_per_item.
-    pending = dict(connection.execute(PENDING_BY_LINEUP, params).all())
-    answered = dict(connection.execute(ANSWERS_BY_LINEUP, params).all())
+    pending = dict(PENDING_BY_LINEUP.all(connection, params))
+    answered = dict(ANSWERS_BY_LINEUP.all(connection, params))
     rng = random.Random()
     load = {lid: answered.get(lid, 0) + pending.get(lid, 0) for lid, _ in lineups}
     free = sorted((lid for lid, gold in lineups if not gold and lid not in seen
@@ -297,7 +307,7 @@ CLOSE_FINISHED = Prepared(_close_finished(select(Assignment.hit_id).where(Assign
 """Run after an answer is stored, with its parameters: closing the HIT in the answer's own commit spares the worker's
 next request the closing write. A HIT this misses (another tab's answer committing at the same moment on PostgreSQL)
 is closed by the next task page, with CLOSE_HIT."""
-CLOSE_HIT = _close_finished(bindparam("hit_id"))
+CLOSE_HIT = Prepared(_close_finished(bindparam("hit_id")))
 WHY_NOT = (
     select(Hit.worker_id, Hit.expires_at, Run.number, Run.status, Study.slug, Study.settings, Worker.blocked,
            Answer.id.label("answer_id"), LineupFace.position.label("chosen"))

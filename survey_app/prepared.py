@@ -75,6 +75,10 @@ class Prepared:
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect)
+        if compiled.insert_prefetch or compiled.update_prefetch:  # SQLAlchemy computes these per execution
+            names = ", ".join(column.name for column in (*compiled.insert_prefetch, *compiled.update_prefetch))
+            raise ValueError(f"a prepared statement cannot fill Python-side column defaults ({names}): "
+                             "give those columns a value in the statement")
         binds = {}
         escaped = getattr(compiled, "escaped_bind_names", None) or {}
         for bind, name in compiled.bind_names.items():  # the names construct_params gives, as SQLAlchemy's own
@@ -84,8 +88,9 @@ class Prepared:
         columns = list(self.statement.exported_columns)  # a SELECT's columns, or what an INSERT or UPDATE returns
         processors = (column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
         results = tuple((i, process) for i, process in enumerate(processors) if process is not None)
+        names = [str(column.key) for column in columns]  # an unnamed column (a count) is renamed _<its place>
         made = _Compiled(str(compiled), tuple(compiled.positiontup) if compiled.positional else None, compiled,
-                         binds, results, namedtuple("Row", [column.key for column in columns]))
+                         binds, results, namedtuple("Row", names, rename=True))
         with self._lock:
             self._compiled[dialect.name] = made
         return made

@@ -39,7 +39,7 @@ from .hits import (
 )
 from .images import display_sizes, inline_images
 from .models import Hit, Item, Lineup, LineupFace, Study, Worker, utcnow
-from .prepared import Prepared
+from .prepared import Prepared, first
 from .shown import mark_shown, shown_at, shown_last
 from .skeletons import render_filled
 
@@ -288,9 +288,9 @@ def _hand_out_work(slug: str):
         abort(403, "this worker has been blocked from the study")
     db = database.session()
     now = utcnow()
-    hit = active_hit(db, worker, now)
-    if hit is not None and db.connection().execute(CLOSE_HIT, {"hit_id": hit.id, "now": now,
-                                                                "code": completion_code()}).first() is not None:
+    hit = active_hit(db.connection(), worker.id, now)  # on SQLite, BEGIN IMMEDIATE: the writer lock from here
+    if hit is not None and first(db.connection(), CLOSE_HIT, {"hit_id": hit, "now": now,
+                                                              "code": completion_code()}) is not None:
         db.commit()  # the last answer came in and did not close the HIT: it is done now
         hit = None
     arrival = _session_arrival(slug)
@@ -373,7 +373,7 @@ def done(slug: str):
     worker = _worker(study)
     if worker is None:
         return redirect(url_for(".landing", slug=slug))
-    if active_hit(db, worker, utcnow()) is not None:
+    if active_hit(db.connection(), worker.id, utcnow()) is not None:
         return redirect(url_for(".task", slug=slug))
     hits = _finished(db, worker)
     settings = settings_of(study)

@@ -108,11 +108,12 @@ def test_an_answer_does_not_wait_for_a_hit_being_handed_out_in_its_run(app, clie
     run_id = db.scalar(select(Run.id).where(Run.study_id == study.id, Run.number == 1))
     engine = app.extensions["survey_engine"]
     with engine.connect() as handing_out:
-        handing_out.execute(LOCK_RUN, {"run_id": run_id})  # a hand-out in this run, its transaction open
+        handing_out.begin()
+        LOCK_RUN.all(handing_out, {"run_id": run_id})  # a hand-out in this run, its transaction open
         with engine.connect() as other_hand_out:  # another one waits for it
             other_hand_out.exec_driver_sql("SET lock_timeout = '200ms'")
             with pytest.raises(OperationalError, match="lock timeout"):
-                other_hand_out.execute(LOCK_RUN, {"run_id": run_id})
+                LOCK_RUN.all(other_hand_out, {"run_id": run_id})
         response = {}
         sender = threading.Thread(target=lambda: response.update(status=client.post(
             f"/s/{study.slug}/answer", data={"csrf_token": csrf, "assignment": assignment, "choice": choices[0]}

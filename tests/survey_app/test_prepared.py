@@ -108,3 +108,14 @@ def test_the_task_pages_statement_prepared_is_the_same_as_run_by_sqlalchemy(app,
                                                                "W1" if worker_id == workers["W1"] else "W2"]
             if prepared:
                 assert prepared[0].blocked is False and isinstance(prepared[0].settings, dict)
+
+
+def test_a_python_side_default_it_cannot_fill_is_refused_by_name(engine):
+    stamped = Table("stamped", MetaData(), Column("id", Integer, primary_key=True),
+                    Column("at", DateTime, default=utcnow))
+    stamped.create(engine)
+    with engine.begin() as connection, pytest.raises(ValueError, match=r"defaults \(at\)"):
+        Prepared(insert(stamped).values(id=bindparam("id")).returning(stamped.c.id)).all(connection, {"id": 1})
+    with engine.begin() as connection:  # with the value given, it runs
+        given = Prepared(insert(stamped).values(id=bindparam("id"), at=bindparam("when")).returning(stamped.c.at))
+        assert given.all(connection, {"id": 1, "when": datetime(2026, 1, 2)}) == [(datetime(2026, 1, 2),)]
