@@ -50,8 +50,6 @@ class DirectCommit:
         (the store's outcome, whether ``then`` returned a row). In autocommit ``then`` is its own transaction, after
         the answer's: it must be a step that may also be taken later (closing a finished HIT)."""
         with self.engine.connect() as connection:
-            if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
-                connection.begin()  # a prepared statement runs in the transaction it finds, and starts none
             try:
                 stored = first(connection, statement, params)
             except IntegrityError:

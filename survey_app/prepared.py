@@ -21,29 +21,35 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Compiled:
     sql: str
     names: tuple[str, ...] | None  # positional paramstyles: the parameters in order; None: named
     compiled: object  # SQLAlchemy's compiled statement: construct_params adds the statement's own bound values
     binds: dict  # parameter name -> the type's bind processor
-    results: tuple  # (column's place, its type's result processor) for the columns that have one
     row: type
+    results: tuple | None = None  # (column's place, its type's result processor) for the columns that have one; set
+    # at the first run, from the driver's description of the columns, which some processors need (psycopg's Numeric)
 
 
 class Prepared:
     """``statement`` (a Core SELECT, or an INSERT or UPDATE with RETURNING), compiled at its first run on each
-    dialect. It runs within whatever transaction ``connection`` has begun: none starts one (see ``first``)."""
+    dialect and driver. A SELECT runs within whatever transaction ``connection`` is in, and starts none (on SQLite the
+    reader's statement is its own snapshot); an INSERT or UPDATE begins one where ``connection`` has none and is not
+    in autocommit, as SQLAlchemy's own execution would, so that a write never escapes a transaction."""
 
     def __init__(self, statement) -> None:
         self.statement = statement
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[tuple[str, str], _Compiled] = {}
         self._lock = threading.Lock()
 
     def all(self, connection: Connection, params: dict) -> list:
         """The statement's rows (named tuples, values as SQLAlchemy would give them) on ``connection``."""
         dialect = connection.dialect
-        compiled = self._compiled.get(dialect.name) or self._compile(dialect)
+        compiled = self._compiled.get((dialect.name, dialect.driver)) or self._compile(dialect)
+        if self.statement.is_dml and not connection.in_transaction() and \
+                connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            connection.begin()  # on SQLite BEGIN IMMEDIATE, the writer lock (db.py)
         values = compiled.compiled.construct_params(params)
         for name, process in compiled.binds.items():
             values[name] = process(values[name])
@@ -58,6 +64,8 @@ class Prepared:
             for listener in events.after_cursor_execute:
                 listener(connection, cursor, compiled.sql, arguments, None, False)
             rows = cursor.fetchall()
+            if compiled.results is None:
+                compiled.results = self._results(dialect, cursor.description)
         except dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(compiled.sql, arguments, exc, dialect.loaded_dbapi.Error) from exc
         finally:
@@ -85,15 +93,19 @@ class Prepared:
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 binds[escaped.get(name, name)] = process
-        columns = list(self.statement.exported_columns)  # a SELECT's columns, or what an INSERT or UPDATE returns
-        processors = (column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
-        results = tuple((i, process) for i, process in enumerate(processors) if process is not None)
-        names = [str(column.key) for column in columns]  # an unnamed column (a count) is renamed _<its place>
+        names = [str(column.key) for column in self.statement.exported_columns]  # unnamed (a count): _<its place>
         made = _Compiled(str(compiled), tuple(compiled.positiontup) if compiled.positional else None, compiled,
-                         binds, results, namedtuple("Row", names, rename=True))
+                         binds, namedtuple("Row", names, rename=True))
         with self._lock:
-            self._compiled[dialect.name] = made
+            self._compiled[(dialect.name, dialect.driver)] = made
         return made
+
+    def _results(self, dialect: Dialect, description) -> tuple:
+        """Each column's result processor, given the driver's type code for it, as SQLAlchemy's result does."""
+        columns = list(self.statement.exported_columns)  # a SELECT's columns, or what an INSERT or UPDATE returns
+        processors = (column.type.dialect_impl(dialect).result_processor(dialect, described[1])
+                      for column, described in zip(columns, description))
+        return tuple((i, process) for i, process in enumerate(processors) if process is not None)
 
 
 def first(connection: Connection, statement, params: dict):

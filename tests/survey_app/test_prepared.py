@@ -1,6 +1,7 @@
 """A prepared statement gives what SQLAlchemy's own execution gives (values, types, errors, events), in the
 transaction its connection is in, on SQLite and on the machine's PostgreSQL."""
 from datetime import datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import (
@@ -10,9 +11,11 @@ from sqlalchemy import (
     DateTime,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
     bindparam,
+    cast,
     event,
     insert,
     select,
@@ -62,12 +65,37 @@ def test_rows_and_types_are_sqlalchemys(engine):
         assert prepared[0].at == when and prepared[0]._fields == ("name", "at", "doc", "flag")
 
 
-def test_it_runs_in_the_connections_transaction_and_starts_none(engine):
+def test_it_runs_in_the_connections_transaction(engine):
     with engine.connect() as connection:
         connection.begin()
         add(connection, 1, "a", utcnow())
         connection.rollback()
         assert connection.execute(select(things.c.id)).all() == []
+
+
+def test_a_write_on_a_connection_without_a_transaction_begins_one_as_sqlalchemy_would(engine):
+    """Not left to the driver: on PostgreSQL its own transaction would be rolled back unseen when the connection
+    goes back to the pool, and on SQLite the write would commit alone, outside the writer lock."""
+    for keep in (False, True):
+        with engine.connect() as connection:
+            add(connection, 1, "a", utcnow())
+            assert connection.in_transaction()
+            connection.commit() if keep else connection.rollback()
+        with engine.connect() as connection:
+            assert connection.execute(select(things.c.id)).scalars().all() == ([1] if keep else [])
+    with engine.connect() as connection:  # a SELECT starts none (the reader's statement is its own snapshot)
+        Prepared(LATER).all(connection, {"after": datetime(2000, 1, 1)})
+        assert not connection.in_transaction()
+
+
+def test_a_column_whose_processing_needs_the_drivers_type_code_is_processed(engine):
+    """psycopg's Numeric processor reads the type code the driver describes the column with."""
+    with engine.begin() as connection:
+        add(connection, 7, "a", utcnow())
+    price = select(cast(things.c.id, Numeric(10, 2)).label("price"), (things.c.id * 1.5).label("half"))
+    with engine.connect() as connection:
+        prepared = Prepared(price).all(connection, {})
+        assert prepared == [tuple(row) for row in connection.execute(price)] == [(Decimal("7.00"), 10.5)]
 
 
 def test_a_driver_error_is_sqlalchemys_and_events_see_the_statement(engine):
