@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from jinja2 import ChoiceLoader, DictLoader
 from markupsafe import Markup
 
+from survey_app import skeletons
 from survey_app.skeletons import render_filled
 
 from .conftest import join, new_study, task_form
@@ -29,6 +30,10 @@ def template_app(tmp_path):
         "upper.html": "<p>{{ name|upper }}</p>",
         "equal.html": "{% if name == 'a' %}first{% else %}other{% endif %}: {{ name }}",
         "falsy.html": "{% if code %}code {{ code }}{% else %}no code{% endif %} {{ n }}",
+        "minus.html": "{{ number - 1 }} of {{ total }}",
+        "outer.html": "<p>{{ name }}</p>{% include 'inner.html' %}",
+        "inner.html": "{% set shout = name ~ '!' %}{{ shout }}",
+        "paths.html": "{% if shown.aux %}{{ shown.aux }}{% endif %}{{ shown.faces[k] }} {{ csrf_token() }}",
     }), app.jinja_env.loader])
     return app
 
@@ -64,10 +69,37 @@ def test_a_template_that_changes_a_slot_is_rendered_plainly_and_says_so(template
     assert sum("slot rules" in record.getMessage() for record in caplog.records) == 1  # once, when first built
 
 
-def test_a_template_that_compares_a_slot_is_caught_when_its_first_value_takes_the_other_branch(template_app):
+@pytest.mark.parametrize("order", [("a", "b"), ("b", "a")])
+def test_a_template_that_compares_a_slot_is_rendered_plainly_whichever_value_comes_first(template_app, order):
+    """Its syntax tree gives it away: the first render alone could not (``name == 'a'`` is false for a marker)."""
+    expected = {"a": "first: a", "b": "other: b"}
     with template_app.test_request_context("/"):
-        assert render_filled("equal.html", {}, {"name": "a"}) == "first: a"
-        assert render_filled("equal.html", {}, {"name": "b"}) == "other: b"
+        assert [render_filled("equal.html", {}, {"name": name}) for name in order] == [expected[n] for n in order]
+    assert set(template_app.extensions["survey_skeletons"].values()) == {skeletons._PLAIN}
+
+
+def test_a_slot_computed_with_or_misused_in_an_included_template_is_rendered_plainly(template_app):
+    with template_app.test_request_context("/"):
+        assert render_filled("minus.html", {}, {"number": 3, "total": 5}) == "2 of 5"  # not a 500
+        assert render_filled("outer.html", {}, {"name": "x<"}) == "<p>x&lt;</p>x&lt;!"
+    assert set(template_app.extensions["survey_skeletons"].values()) == {skeletons._PLAIN}
+
+
+def test_printed_and_tested_paths_are_filled_from_the_skeleton(template_app):
+    """Attributes, items with any index, a truth test and the CSRF call are plain uses: a skeleton, not a fallback."""
+    shown = {"aux": Markup("<i>a</i>"), "faces": ["f0", "f<1"]}
+    with template_app.test_request_context("/"):
+        pages = [render_filled("paths.html", {"k": 1}, {"shown": shown, "csrf": token}, csrf_slot="csrf")
+                 for token in ("t1", "t&2")]
+    assert pages == ["<i>a</i>f&lt;1 t1", "<i>a</i>f&lt;1 t&amp;2"]
+    assert skeletons._PLAIN not in template_app.extensions["survey_skeletons"].values()
+
+
+def test_with_templates_reloaded_on_change_pages_are_rendered_plainly(template_app):
+    template_app.jinja_env.auto_reload = True
+    with template_app.test_request_context("/"):
+        assert render_filled("falsy.html", {}, {"code": "c", "n": 1}) == "code c 1"
+    assert "survey_skeletons" not in template_app.extensions
 
 
 def test_a_falsy_slot_is_part_of_the_shape_so_its_branch_is_jinjas(template_app):
@@ -96,4 +128,5 @@ def test_the_pages_a_worker_is_served_are_the_template_rendered_plainly(app, cli
         page = client.post(f"/s/{study.slug}/answer", headers={"X-Survey-Next": "task"},
                            data={"csrf_token": csrf, "assignment": token, "choice": choices[0]}).text
     assert len(pages) == 3 and all(filled == plain for filled, plain in pages)
+    assert skeletons._PLAIN not in app.extensions["survey_skeletons"].values()  # filled, not the fallback
     assert pages[-1][0] == page and "Task 3 of 3" in page
