@@ -10,8 +10,8 @@ Rules that keep the filled page byte for byte the template's own page:
 - A slot is only ever printed (``{{ slot }}``, ``{{ slot.attr }}``, ``{{ slot[i] }}``) or tested for truth
   (``{% if slot %}``) by the template and the templates it extends or includes, never computed with, filtered or
   compared. Before a shape's skeleton is used, the templates' syntax trees are checked for that, and the skeleton
-  against a plain render of the request's values; a template that fails either is rendered plainly (and logged
-  once), never shown wrong.
+  against a plain render of the request's values; a template that fails either is rendered plainly (logged when
+  the shape is first seen), never shown wrong.
 - A slot whose value is falsy (None, 0, "", an empty list) is rendered as itself, as part of the shape, so that
   ``{% if slot %}`` takes the same branch as a plain render.
 - Everything else the template reads is the shape: it keys the skeleton (with the request's script root, on which
