@@ -98,7 +98,6 @@ class GroupCommit:
     def _commit(self, batch: list[_Job]) -> None:
         with self.engine.connect() as connection:
             try:
-                connection.begin()  # on SQLite BEGIN IMMEDIATE, the writer lock (db.py); prepared statements start none
                 if len(batch) == 1:  # alone in its transaction: a refused answer rolls back nothing else
                     self._run(connection, batch[0], nullcontext)
                 else:

@@ -128,12 +128,12 @@ def test_the_task_pages_statement_prepared_is_the_same_as_run_by_sqlalchemy(app,
     join(app.test_client(), study, "W2")  # a worker without a HIT: one row, no task
     workers = dict(db.execute(select(Worker.external_id, Worker.id)).all())
     with app.app_context(), database.reader().connect() as connection:
-        for worker_id, slug in ((workers["W1"], study.slug), (workers["W2"], study.slug), (workers["W1"], "nope")):
-            params = {"worker_id": worker_id, "slug": slug, "now": utcnow()}
+        # a task's five faces; a worker without a HIT (one row, no task); a study that is not theirs (no row)
+        for worker, slug, rows in (("W1", study.slug, 5), ("W2", study.slug, 1), ("W1", "nope", 0)):
+            params = {"worker_id": workers[worker], "slug": slug, "now": utcnow()}
             prepared = TASK_PAGE_PREPARED.all(connection, params)
             assert prepared == [tuple(row) for row in connection.execute(TASK_PAGE, params)]
-            assert len(prepared) == {"W1": 5, "W2": 1, "nope": 0}["nope" if slug == "nope" else
-                                                               "W1" if worker_id == workers["W1"] else "W2"]
+            assert len(prepared) == rows
             if prepared:
                 assert prepared[0].blocked is False and isinstance(prepared[0].settings, dict)
 
