@@ -15,7 +15,6 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
-    exists,
     func,
     insert,
     literal,
@@ -28,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, aliased
 
 from .group_commit import DirectCommit, GroupCommit
-from .models import ABSENT, Answer, Assignment, Hit, Item, Lineup, LineupFace, Run, Study, Worker
+from .models import ABSENT, Answer, Assignment, Hit, Item, Lineup, LineupFace, Run, RunLineup, Study, Worker
 from .prepared import Prepared, first
 from .settings import StudySettings
 
@@ -52,10 +51,9 @@ def stored_settings(stored: dict) -> StudySettings:
 
 def _answer_of(assignment):
     """The id of ``assignment``'s answer (NULL while unanswered), looked up by the answer's unique key: for the few
-    tasks of one HIT. A scalar subquery, which PostgreSQL runs once per task and cannot turn into a join: written as
-    a join or an EXISTS, it hashed the whole answer table on every page view and every closing while the table was
-    small, so each grew slower with every answer. (A statement over a whole run's tasks keeps EXISTS, and the plan
-    PostgreSQL picks for the sizes it finds.)"""
+    tasks of one HIT, or of a run's unfinished HITs. A scalar subquery, which PostgreSQL runs once per task and cannot
+    turn into a join: written as a join or an EXISTS, it hashed the whole answer table on every page view and every
+    closing while the table was small, so each grew slower with every answer."""
     return select(Answer.id).where(Answer.assignment_id == assignment.id).correlate(assignment).scalar_subquery()
 
 
@@ -74,13 +72,14 @@ SEEN_IN_RUN = Prepared(select(Assignment.lineup_id).join(Hit, Hit.id == Assignme
 SEEN_IN_STUDY = Prepared(select(Assignment.lineup_id).join(Hit, Hit.id == Assignment.hit_id)
                          .join(Run, Run.id == Hit.run_id)
                          .where(Run.study_id == bindparam("study_id"), Hit.worker_id == bindparam("worker_id")))
-ANSWERS_BY_LINEUP = Prepared(select(Answer.lineup_id, func.count()).where(Answer.run_id == bindparam("run_id"))
-                             .group_by(Answer.lineup_id))
-PENDING_BY_LINEUP = Prepared(select(Assignment.lineup_id, func.count()).join(Hit, Hit.id == Assignment.hit_id)
-                             .where(Hit.run_id == bindparam("run_id"), Hit.completed_at.is_(None),
-                                    Hit.expires_at > bindparam("now"),
-                                    ~exists().where(Answer.assignment_id == Assignment.id))
-                             .group_by(Assignment.lineup_id))
+HANDED_BY_LINEUP = Prepared(select(RunLineup.lineup_id, RunLineup.handed)
+                            .where(RunLineup.run_id == bindparam("run_id")))
+LOST_BY_LINEUP = Prepared(select(Assignment.lineup_id, func.count()).join(Hit, Hit.id == Assignment.hit_id)
+                          .where(Hit.run_id == bindparam("run_id"), Hit.completed_at.is_(None),
+                                 Hit.expires_at <= bindparam("now"), _answer_of(Assignment).is_(None))
+                          .group_by(Assignment.lineup_id))
+"""The tasks that went back to the pool: unanswered in an expired HIT (only unfinished HITs have such tasks, which
+ix_hit_open finds). Every other task handed out in the run counts, answered or still open: see ``_pick_lineups``."""
 NEW_HIT = Prepared(insert(Hit).values(
     run_id=bindparam("run_id"), worker_id=bindparam("worker_id"), created_at=bindparam("now"),
     expires_at=bindparam("expires"), platform=bindparam("on_platform"), platform_assignment=bindparam("paid_as"),
@@ -171,13 +170,14 @@ def _pick_lineups(db: Session, study, run_id: int, worker_id: int, settings: Stu
         # any run: they would remember whom they picked.
         ever = {row.lineup_id for row in SEEN_IN_STUDY.all(connection, params)}
         seen |= {twins[lid] for lid in ever if lid in twins}
-    # Open tasks first, then answers: on PostgreSQL answers commit during a hand-out (LOCK_RUN) and each statement
-    # reads its own snapshot, so one committing in between is counted twice (in both), never in neither, and no
-    # lineup goes past answers_per_item.
-    pending = dict(PENDING_BY_LINEUP.all(connection, params))
-    answered = dict(ANSWERS_BY_LINEUP.all(connection, params))
+    # A lineup's load in the run: its answers and its tasks still open, which is every task of it handed out in the
+    # run (run_lineup, exact: hand-outs in a run take turns, LOCK_RUN) less those that went back to the pool, the
+    # unanswered ones of expired HITs (a finished HIT has none). Neither reads the run's answers: one row per lineup,
+    # and the tasks of the run's unfinished HITs.
+    handed = dict(HANDED_BY_LINEUP.all(connection, params))
+    lost = dict(LOST_BY_LINEUP.all(connection, params))
     rng = random.Random()
-    load = {lid: answered.get(lid, 0) + pending.get(lid, 0) for lid, _ in lineups}
+    load = {lid: handed.get(lid, 0) - lost.get(lid, 0) for lid, _ in lineups}
     free = sorted((lid for lid, gold in lineups if not gold and lid not in seen
                    and load[lid] < settings.answers_per_item), key=lambda lid: (load[lid], rng.random()))
     picked: list[int] = []

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -148,6 +149,8 @@ class Worker(Base):
 class Hit(Base):
     """A batch of lineups handed to one worker in one run; unanswered ones return to the pool at expiry."""
     __tablename__ = "hit"
+    __table_args__ = (Index("ix_hit_open", "run_id", "expires_at", postgresql_where=text("completed_at IS NULL"),
+                            sqlite_where=text("completed_at IS NULL")),)  # the run's unfinished HITs, by expiry
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), index=True)
     worker_id: Mapped[int] = mapped_column(ForeignKey("worker.id", ondelete="CASCADE"), index=True)
@@ -177,14 +180,22 @@ class Assignment(Base):
     lineup: Mapped[Lineup] = relationship()
 
 
+class RunLineup(Base):
+    """How many tasks of a lineup a run has handed out (assignments, answered or not): kept by triggers on assignment
+    and hit (migration 0006), so that a hand-out reads one row per lineup instead of counting the run's answers."""
+    __tablename__ = "run_lineup"
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
+    lineup_id: Mapped[int] = mapped_column(ForeignKey("lineup.id", ondelete="CASCADE"), primary_key=True, index=True)
+    handed: Mapped[int] = mapped_column(Integer)
+
+
 class Answer(Base):
     """One worker's choice for one lineup in one run; the unique keys make a repeated submit store nothing."""
     __tablename__ = "answer"
-    __table_args__ = (UniqueConstraint("run_id", "worker_id", "lineup_id"),
-                      Index("ix_answer_run_lineup", "run_id", "lineup_id"))  # a HIT's pick counts by these alone
+    __table_args__ = (UniqueConstraint("run_id", "worker_id", "lineup_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     assignment_id: Mapped[int] = mapped_column(ForeignKey("assignment.id", ondelete="CASCADE"), unique=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"))  # indexed by the unique key
     worker_id: Mapped[int] = mapped_column(ForeignKey("worker.id", ondelete="CASCADE"), index=True)
     lineup_id: Mapped[int] = mapped_column(ForeignKey("lineup.id", ondelete="CASCADE"), index=True)
     choice: Mapped[int] = mapped_column(Integer)

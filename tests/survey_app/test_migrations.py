@@ -10,7 +10,7 @@ from survey_app.migrate import SchemaOutOfDate, current, downgrade, head, upgrad
 from survey_app.models import Base
 
 TABLES = {"admin", "meta", "study", "image", "item", "lineup", "lineup_face", "run", "worker", "hit", "assignment",
-          "answer"}
+          "answer", "run_lineup"}
 
 
 def tables(url):
