@@ -338,7 +338,7 @@ def record_answer(writer: DirectCommit | GroupCommit, reader: Engine, worker_id:
     position = int(choice) - 1 if len(choice) == 1 and choice in "123456789" else None
     # No parameter is named after a column of hit: CLOSE_FINISHED, an UPDATE run with these parameters, would set it.
     params = {"token": assignment_token, "position": position, "by_worker": worker_id, "slug": slug, "now": now,
-              "shown": shown, "confidence": confidence, "code": completion_code()}
+              "shown": shown, "confidence": confidence, "code": completion_code() if may_finish else None}
     if shown is not None and (position is not None or choice == "absent"):
         stored, finished = writer.store_then(STORE_ABSENT if choice == "absent" else STORE_FACE,
                                              CLOSE_FINISHED if may_finish else None, params)

@@ -1,19 +1,87 @@
-"""The worker's signed session cookie: Flask's own format, with its signing serializer built once per app.
+"""The worker's signed session cookie and the CSRF token of their forms: Flask's and Flask-WTF's own formats, with
+their signing serializers built once.
 
-Flask builds a new itsdangerous serializer for every request's session, twice when the session changes (to read it
-and to write it), and building one costs more than using it (it serializes an empty dict to learn whether its
-serializer returns text). Cookies are byte for byte Flask's own, so a server upgraded mid-study keeps its workers'
-sessions.
+Per request, Flask builds a new itsdangerous serializer for the session (twice when the session changes: to read it
+and to write it), and Flask-WTF one for the CSRF token of every page and another to check every form; each new
+serializer builds a new signer for every use, and each signer derives its key again, and building costs more than
+signing. Here each is built once per key, and its signer derives each key once. And nothing is compressed: a session
+or a token is a few hundred bytes, and zlib lets go of the GIL, which under load hands the process to another thread
+and back for every request. Both formats read the same either way (the payload says whether it is compressed), so
+cookies and tokens from before an upgrade still work, and Flask's and Flask-WTF's own code reads ours.
 """
 from __future__ import annotations
 
+from functools import cached_property
+
+from flask import current_app, g, session
 from flask.sessions import SecureCookieSessionInterface
+from flask_wtf.csrf import generate_csrf
+from itsdangerous import Serializer, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode
+
+CSRF_SALT = "wtf-csrf-token"
+"""Flask-WTF's salt for its tokens (flask_wtf.csrf), which it checks every form with."""
+
+
+class _Signer(TimestampSigner):
+    """A signer whose derived keys are computed once (its keys and salt never change)."""
+
+    @cached_property
+    def _derived(self) -> dict[bytes, bytes]:
+        return {}
+
+    def derive_key(self, secret_key=None) -> bytes:
+        key = self.secret_keys[-1] if secret_key is None else secret_key
+        derived = self._derived.get(key)
+        if derived is None:
+            derived = self._derived[key] = super().derive_key(secret_key)
+        return derived
+
+
+class _Serializer(URLSafeTimedSerializer):
+    """itsdangerous' URL-safe timed serializer with one signer per salt, made once, and an uncompressed payload."""
+    default_signer = _Signer
+
+    @cached_property
+    def _signers(self) -> dict:
+        return {}
+
+    def make_signer(self, salt=None):
+        salt = self.salt if salt is None else salt
+        signer = self._signers.get(salt)
+        if signer is None:
+            signer = self._signers[salt] = super().make_signer(salt)
+        return signer
+
+    def dump_payload(self, obj) -> bytes:
+        return base64_encode(Serializer.dump_payload(self, obj))
 
 
 class SigningSessions(SecureCookieSessionInterface):
     def get_signing_serializer(self, app):
-        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        if not app.secret_key:
+            return None
+        keys = (*(app.config.get("SECRET_KEY_FALLBACKS") or ()), app.secret_key)
         cached = app.extensions.get("survey_session_serializer")
         if cached is None or cached[0] != keys:  # the keys changed (a test's app, a rotated key): build anew
-            cached = app.extensions["survey_session_serializer"] = (keys, super().get_signing_serializer(app))
+            serializer = _Serializer(list(keys), salt=self.salt, serializer=self.serializer, signer_kwargs={
+                "key_derivation": self.key_derivation, "digest_method": self.digest_method})
+            cached = app.extensions["survey_session_serializer"] = (keys, serializer)
         return cached[1]
+
+
+def csrf_token() -> str:
+    """Flask-WTF's ``generate_csrf()``, signed by a serializer built once per key: the token the task page carries,
+    checked by Flask-WTF's CSRFProtect like any other. Flask-WTF itself makes the session's secret when it has none
+    yet (or its settings are not the defaults this signs with)."""
+    field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    secret = session.get(field)
+    key = current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key
+    if not isinstance(secret, str) or not key or field in g:
+        return generate_csrf()
+    cached = current_app.extensions.get("survey_csrf_serializer")
+    if cached is None or cached[0] != key:
+        cached = current_app.extensions["survey_csrf_serializer"] = (key, _Serializer(key, salt=CSRF_SALT))
+    token = cached[1].dumps(secret)
+    setattr(g, field, token)
+    return token

@@ -16,9 +16,9 @@ import base64
 import hashlib
 import hmac
 import re
+from functools import lru_cache
 
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
-from flask_wtf.csrf import generate_csrf
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
@@ -40,6 +40,7 @@ from .hits import (
 from .images import display_sizes, inline_images
 from .models import Hit, Item, Lineup, LineupFace, Study, Worker, utcnow
 from .prepared import Prepared, first
+from .sessions import csrf_token
 from .shown import mark_shown, shown_at, shown_last
 from .skeletons import render_filled
 
@@ -87,6 +88,12 @@ def resume_code(slug: str, worker_id: int) -> str:
     """The worker's code to continue in another browser: an HMAC of who they are under the app's secret key, so it
     needs no table and only this server (and the worker, who is shown it) can make it."""
     key = current_app.secret_key if isinstance(current_app.secret_key, bytes) else str(current_app.secret_key).encode()
+    return _resume_code(key, slug, worker_id)
+
+
+@lru_cache(maxsize=4096)
+def _resume_code(key: bytes, slug: str, worker_id: int) -> str:
+    """(Every task page shows it: the workers at work get theirs from here.)"""
     digest = hmac.digest(key, f"resume\0{slug}\0{worker_id}".encode(), "sha256")
     code = base64.b32encode(digest[:10]).decode()
     return f"{code[:4]}-{code[4:8]}-{code[8:12]}-{code[12:16]}"
@@ -272,7 +279,7 @@ def _show_task(slug: str, worker_id: int):
              "confidence_scale": settings.confidence_scale, "positions": tuple(row.face + 1 for row in rows)}
     return _no_store(render_filled("worker/task.html", shape, {
         "assignment": first.assignment, "number": first.answered + 1, "answered": first.answered,
-        "total": first.total, "resume_code": resume_code(slug, worker_id), "csrf": generate_csrf(),
+        "total": first.total, "resume_code": resume_code(slug, worker_id), "csrf": csrf_token(),
         "shown": inline_images(f"a{first.assignment_id}", first.probe_image, first.aux_image_id,
                                [row.face_image for row in rows])}, csrf_slot="csrf"))
 
@@ -295,7 +302,7 @@ def _hand_out_work(slug: str):
         hit = None
     arrival = _session_arrival(slug)
     if hit is None and (platform_hit_taken(db, worker, arrival)
-                        or (request.args.get("more") != "1" and _codes(db, worker))):
+                        or (request.args.get("more") != "1" and _codes(db.connection(), worker))):
         # A worker who has finished a HIT sees their code; more work is asked for from that page (on a platform:
         # by accepting another of its assignments, each of which is one HIT here).
         return redirect(url_for(".done", slug=slug), 303)
@@ -303,7 +310,7 @@ def _hand_out_work(slug: str):
         hit = start_hit(db, study, worker, now, arrival)
     db.commit()  # ends the transaction (on SQLite, the writer lock) before any page is built
     if hit is None:
-        return _no_store(render_template("worker/no_work.html", study=study, hits=_finished(db, worker)))
+        return _no_store(render_template("worker/no_work.html", study=study, hits=_finished(db.connection(), worker)))
     return None
 
 
@@ -356,26 +363,31 @@ def _confidence(raw: str) -> int | None:
     return int(raw)
 
 
-def _codes(db, worker: Worker) -> list[str]:
-    return [hit.completion_code for hit in _finished(db, worker)]
+def _codes(connection, worker) -> list[str]:
+    return [hit.completion_code for hit in _finished(connection, worker)]
 
 
-def _finished(db, worker: Worker) -> list[Hit]:
-    """The worker's completed HITs, oldest first: only ever shown to the browser bound to that worker."""
-    return list(db.scalars(select(Hit).where(Hit.worker_id == worker.id, Hit.completion_code.is_not(None))
-                           .order_by(Hit.completed_at)))
+FINISHED = Prepared(select(Hit.completion_code, Hit.platform, Hit.platform_assignment, Hit.submit_to)
+                    .where(Hit.worker_id == bindparam("worker_id"), Hit.completion_code.is_not(None))
+                    .order_by(Hit.completed_at))
+
+
+def _finished(connection, worker) -> list:
+    """The worker's completed HITs, oldest first, as rows (completion_code, platform, platform_assignment,
+    submit_to): only ever shown to the browser bound to that worker."""
+    return FINISHED.all(connection, {"worker_id": worker.id})
 
 
 @bp.get("/<slug>/done")
 def done(slug: str):
-    db = database.read_session()
     study = _study(slug)
     worker = _worker(study)
     if worker is None:
         return redirect(url_for(".landing", slug=slug))
-    if active_hit(db.connection(), worker.id, utcnow()) is not None:
-        return redirect(url_for(".task", slug=slug))
-    hits = _finished(db, worker)
+    with database.reader().connect() as connection:
+        if active_hit(connection, worker.id, utcnow()) is not None:
+            return redirect(url_for(".task", slug=slug))
+        hits = _finished(connection, worker)
     settings = settings_of(study)
     if hits and hits[-1].platform == "prolific" and settings.completion_url:
         return redirect(settings.completion_url, 303)  # Prolific's completion URL carries the study's code
