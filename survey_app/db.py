@@ -83,7 +83,9 @@ class _LockedConnection(sqlite3.Connection):
                 self._lock_fd = None
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, autocommit: bool = False) -> Engine:
+    """``autocommit`` (PostgreSQL): an engine whose connections are always in autocommit, for statements that are
+    each their own transaction; SQLite ignores it."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False,
                                                   "factory": _LockedConnection})
@@ -116,6 +118,9 @@ def make_engine(url: str) -> Engine:
     # out: a process's few busy connections are reused, so each soon runs every statement often enough for psycopg
     # to prepare it (its fifth run) and PostgreSQL stops planning it anew, where first in, first out spread the
     # statements over all ten.
+    if autocommit:  # no transaction is ever left open on such a connection: nothing to roll back on its return
+        return create_engine(url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, pool_size=10,
+                             max_overflow=20, pool_recycle=3600, pool_use_lifo=True)
     return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=3600, pool_use_lifo=True)
 
 
@@ -123,9 +128,12 @@ def init_app(app) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["survey_db"] = sessionmaker(engine, expire_on_commit=False)
     app.extensions["survey_engine"] = engine
-    autocommit = {"isolation_level": "AUTOCOMMIT"} if engine.dialect.name == "postgresql" else {}
-    app.extensions["survey_reader"] = engine.execution_options(**{READ_ONLY: True}, **autocommit)
-    app.extensions["survey_answers"] = answer_writer(engine)
+    # On PostgreSQL the pages that only read, and the answers (one statement each), use an engine of their own in
+    # autocommit: the same engine's connections switched to autocommit for them were switched back on every return
+    # to its pool, and again on the next checkout.
+    single = make_engine(app.config["DATABASE_URL"], autocommit=True) if engine.dialect.name == "postgresql" else engine
+    app.extensions["survey_reader"] = single.execution_options(**{READ_ONLY: True})
+    app.extensions["survey_answers"] = answer_writer(single)
     app.teardown_appcontext(_close_session)
 
 

@@ -128,6 +128,8 @@ class GroupCommit:
 
 
 def answer_writer(engine: Engine) -> DirectCommit | GroupCommit:
+    """SQLite: a group commit. PostgreSQL: each answer its own commit, in one round trip when ``engine`` is in
+    autocommit (``db.make_engine(url, autocommit=True)``, as the app's is)."""
     if engine.dialect.name == "sqlite":
         return GroupCommit(engine)
-    return DirectCommit(engine.execution_options(isolation_level="AUTOCOMMIT"))
+    return DirectCommit(engine)

@@ -107,10 +107,10 @@ def test_direct_commit_has_the_same_outcomes(engine):
 
 def test_on_postgresql_an_answer_is_one_autocommitted_statement_and_durable_when_stored(empty_database):
     """The machine's PostgreSQL (the SQLite run of this parametrised fixture checks the grouped writer instead)."""
-    engine = make_engine(empty_database)
+    engine, single = make_engine(empty_database), make_engine(empty_database, autocommit=True)  # as the app's
     try:
         metadata.create_all(engine)
-        writer = answer_writer(engine)
+        writer = answer_writer(single)
         sent = []
         event.listen(writer.engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
         statement = store_statement()
@@ -125,3 +125,22 @@ def test_on_postgresql_an_answer_is_one_autocommitted_statement_and_durable_when
     finally:
         metadata.drop_all(engine)
         engine.dispose()
+        single.dispose()
+
+
+def test_the_apps_answers_and_reads_on_postgresql_are_in_autocommit_and_its_sessions_not(app):
+    """The answer and the pages that only read run single statements on an engine of their own, always in
+    autocommit; the request's session (hand-outs, consent, the admin) keeps transactions."""
+    from survey_app import db as database
+
+    with app.app_context():
+        engines = {"answers": app.extensions["survey_answers"].engine, "reader": database.reader(),
+                   "session": app.extensions["survey_engine"]}
+        modes = {}
+        for name, engine in engines.items():
+            with engine.connect() as connection:
+                modes[name] = getattr(connection.connection.dbapi_connection, "autocommit", None)
+    if app.extensions["survey_engine"].dialect.name == "postgresql":
+        assert modes == {"answers": True, "reader": True, "session": False}
+    else:  # pysqlite's own transaction handling is off (db.make_engine issues BEGIN itself)
+        assert isinstance(app.extensions["survey_answers"], GroupCommit)

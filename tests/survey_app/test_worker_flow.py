@@ -148,7 +148,7 @@ def test_closing_a_hit_sets_only_its_completion(app, client, db, bundle_dir):
     updates = []
     listener = lambda conn, cursor, statement, *rest: updates.append(statement) if statement.startswith("UPDATE") \
         else None  # noqa: E731
-    engine = app.extensions["survey_engine"]
+    engine = app.extensions["survey_answers"].engine
     event.listen(engine, "before_cursor_execute", listener)
     try:
         assert answer(client, study, page).headers["Location"].endswith("/done")
@@ -232,7 +232,9 @@ def test_showing_a_task_reads_once_and_writes_nothing(app, client, db, bundle_di
                         (locks.append(1), real(conn))[1])
     listener = lambda *args: statements.append(args[2])  # noqa: E731  (conn, cursor, statement, ...)
     engine = app.extensions["survey_engine"]
-    event.listen(engine, "before_cursor_execute", listener)
+    engines = {engine, app.extensions["survey_answers"].engine}  # on PostgreSQL the reads' and answers' own
+    for each in engines:
+        event.listen(each, "before_cursor_execute", listener)
     try:
         for view in ("first", "reload"):  # the first view of the second task, then a reload
             statements.clear()
@@ -247,7 +249,8 @@ def test_showing_a_task_reads_once_and_writes_nothing(app, client, db, bundle_di
         assert answer(client, study, page.text).status_code == 303
         assert len(locks) == (1 if engine.dialect.name == "sqlite" else 0)  # the answer is the write
     finally:
-        event.remove(engine, "before_cursor_execute", listener)
+        for each in engines:
+            event.remove(each, "before_cursor_execute", listener)
 
 
 def test_a_forged_or_replayed_shown_time_is_refused_and_stores_nothing(app, client, db, bundle_dir):
