@@ -151,11 +151,26 @@ def start_hit(db: Session, study, worker, now: datetime, arrival: Arrival = Arri
         hit_id = NEW_HIT.all(connection, {
             "run_id": run_id, "worker_id": worker.id, "now": now, "expires": expires, "on_platform": arrival.platform,
             "paid_as": arrival.assignment, "paid_in": arrival.hit, "paid_to": arrival.submit_to})[0].id
-        connection.execute(insert(Assignment), [
-            {"hit_id": hit_id, "lineup_id": lineup_id, "position": position, "token": secrets.token_urlsafe(16)}
-            for position, lineup_id in enumerate(picked)])
+        tasks = {"hit_id": hit_id}
+        for position, lineup_id in enumerate(picked):
+            tasks.update({f"lineup_{position}": lineup_id, f"token_{position}": secrets.token_urlsafe(16)})
+        _new_tasks(len(picked)).all(connection, tasks)
         return hit_id
     return None
+
+
+_NEW_TASKS: dict[int, Prepared] = {}
+
+
+def _new_tasks(n: int) -> Prepared:
+    """One INSERT of a HIT's ``n`` tasks (parameters hit_id, lineup_<k> and token_<k>, k its position), not one
+    statement a task: on SQLite inside the writer lock, on PostgreSQL one round trip."""
+    statement = _NEW_TASKS.get(n)
+    if statement is None:
+        rows = [{"hit_id": bindparam("hit_id"), "lineup_id": bindparam(f"lineup_{k}"), "position": k,
+                 "token": bindparam(f"token_{k}")} for k in range(n)]
+        statement = _NEW_TASKS.setdefault(n, Prepared(insert(Assignment).values(rows).returning(Assignment.id)))
+    return statement
 
 
 def _pick_lineups(db: Session, study, run_id: int, worker_id: int, settings: StudySettings,
