@@ -11,6 +11,7 @@ cookies and tokens from before an upgrade still work, and Flask's and Flask-WTF'
 """
 from __future__ import annotations
 
+import json
 from functools import cached_property
 
 from flask import current_app, g, session
@@ -57,6 +58,33 @@ class _Serializer(URLSafeTimedSerializer):
         return base64_encode(Serializer.dump_payload(self, obj))
 
 
+class _SessionJSON:
+    """Flask's tagged JSON for the session, skipped when the session holds nothing it would tag (text, numbers,
+    lists, dictionaries with text keys: what the survey keeps), as its walk over every value costs more than the
+    JSON itself. Reading is always the tagged reader's, which reads both."""
+
+    def __init__(self, tagged) -> None:
+        self.tagged = tagged
+
+    def dumps(self, value) -> str:
+        return json.dumps(value, separators=(",", ":")) if self._plain(value) else self.tagged.dumps(value)
+
+    def loads(self, value):
+        return self.tagged.loads(value)
+
+    def _plain(self, value) -> bool:
+        kind = type(value)
+        if kind in (str, int, float, bool) or value is None:
+            return True
+        if kind is list:
+            return all(self._plain(item) for item in value)
+        if kind is dict:
+            return (all(type(key) is str for key in value)
+                    and not (len(value) == 1 and next(iter(value)) in self.tagged.tags)  # would read as a tag
+                    and all(self._plain(item) for item in value.values()))
+        return False
+
+
 class SigningSessions(SecureCookieSessionInterface):
     def get_signing_serializer(self, app):
         if not app.secret_key:
@@ -64,8 +92,9 @@ class SigningSessions(SecureCookieSessionInterface):
         keys = (*(app.config.get("SECRET_KEY_FALLBACKS") or ()), app.secret_key)
         cached = app.extensions.get("survey_session_serializer")
         if cached is None or cached[0] != keys:  # the keys changed (a test's app, a rotated key): build anew
-            serializer = _Serializer(list(keys), salt=self.salt, serializer=self.serializer, signer_kwargs={
-                "key_derivation": self.key_derivation, "digest_method": self.digest_method})
+            serializer = _Serializer(list(keys), salt=self.salt, serializer=_SessionJSON(self.serializer),
+                                     signer_kwargs={"key_derivation": self.key_derivation,
+                                                    "digest_method": self.digest_method})
             cached = app.extensions["survey_session_serializer"] = (keys, serializer)
         return cached[1]
 

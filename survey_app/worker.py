@@ -18,7 +18,7 @@ import hmac
 import re
 from functools import lru_cache
 
-from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
@@ -151,9 +151,7 @@ def _worker(study):
 
 
 def _no_store(page: str):
-    response = make_response(page)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return current_app.response_class(page, headers={"Cache-Control": "no-store"})
 
 
 def _consent_page(db, study, arrival: Arrival, worker_id: str, problem: str = "", status: int = 200):

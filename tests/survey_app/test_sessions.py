@@ -7,7 +7,7 @@ import pytest
 from flask import Flask, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect, generate_csrf, validate_csrf
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from itsdangerous import BadSignature
 from wtforms import ValidationError
@@ -38,6 +38,8 @@ def flasks(app):
 
 @settings(max_examples=200)
 @given(data=st.dictionaries(st.text(max_size=12), VALUES, max_size=5))
+@example(data={"a": {" t": [1, 2]}, " di": {" t": "x"}})  # dictionaries that read like Flask's tags
+@example(data={"shown": {"s": ["token", 1765000000000, 1]}, "workers": {"s": 3}, "csrf_token": "f" * 40})
 def test_flask_reads_our_cookie_and_we_read_flasks(data):
     app = app_with()
     assert flasks(app).loads(ours(app).dumps(data)) == data
