@@ -93,7 +93,7 @@ def resume_code(slug: str, worker_id: int) -> str:
 
 @lru_cache(maxsize=4096)
 def _resume_code(key: bytes, slug: str, worker_id: int) -> str:
-    """(Every task page shows it: the workers at work get theirs from here.)"""
+    """The code itself, kept for the workers at work: every task page shows it."""
     digest = hmac.digest(key, f"resume\0{slug}\0{worker_id}".encode(), "sha256")
     code = base64.b32encode(digest[:10]).decode()
     return f"{code[:4]}-{code[4:8]}-{code[8:12]}-{code[12:16]}"
