@@ -3,13 +3,14 @@
 On SQLite every write holds the database's one writer lock through its fsync (``synchronous=FULL``), so a crowd's
 answers queue for the disk one at a time, and a request thread waiting its turn serves nobody. ``GroupCommit`` lets
 the answers of one process share a commit: the thread that finds no commit running leads, storing every answer
-queued so far in one transaction (each in its own SAVEPOINT when there are several, so a duplicate or a refused
-answer touches no other) and committing once; the threads whose answers it carried wait for their outcome, and one
-whose answer arrived during that commit leads the next. An answer is acknowledged only after the commit that holds
-it returns, so nothing acknowledged is lost; if that commit fails, every answer in it fails with the same error (the
-server answers 503, the browser sends again, the unique keys keep one). PostgreSQL already flushes concurrent
-commits together, so there ``DirectCommit`` runs each answer's one statement in autocommit: a single round trip (no
-BEGIN or COMMIT), durable when it returns, as any commit is under PostgreSQL's default ``synchronous_commit``.
+queued so far in one transaction and committing once; a duplicate or a refused answer touches no other (SQLite
+undoes the one statement that broke a unique key and the transaction goes on; another database would give each
+answer its SAVEPOINT). The threads whose answers it carried wait for their outcome, and one whose answer arrived
+during that commit leads the next. An answer is acknowledged only after the commit that holds it returns, so nothing
+acknowledged is lost; if that commit fails, every answer in it fails with the same error (the server answers 503,
+the browser sends again, the unique keys keep one). PostgreSQL already flushes concurrent commits together, so there
+``DirectCommit`` runs each answer's one statement in autocommit: a single round trip (no BEGIN or COMMIT), durable
+when it returns, as any commit is under PostgreSQL's default ``synchronous_commit``.
 """
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ class GroupCommit:
         return self.store_then(statement, None, params)[0]
 
     def store_then(self, statement, then, params: dict) -> tuple[bool | None, bool]:
-        """As ``DirectCommit.store_then``; ``then`` runs in the answer's own SAVEPOINT, so it commits with it."""
+        """As ``DirectCommit.store_then``; ``then`` runs in the answer's transaction, so it commits with it."""
         job = _Job(statement, params, then)
         with self._changed:
             self._queue.append(job)
@@ -98,11 +99,11 @@ class GroupCommit:
     def _commit(self, batch: list[_Job]) -> None:
         with self.engine.connect() as connection:
             try:
-                if len(batch) == 1:  # alone in its transaction: a refused answer rolls back nothing else
-                    self._run(connection, batch[0], nullcontext)
-                else:
-                    for job in batch:
-                        self._run(connection, job, connection.begin_nested)
+                # SQLite's conflict resolution (ABORT) undoes only the statement that broke a unique key and leaves
+                # the transaction open: no SAVEPOINT and RELEASE a shared answer, statements inside the writer lock.
+                alone = len(batch) == 1 or connection.dialect.name == "sqlite"
+                for job in batch:
+                    self._run(connection, job, nullcontext if alone else connection.begin_nested)
                 connection.commit()
             except BaseException as exc:  # nothing in this batch is stored
                 for job in batch:
@@ -114,17 +115,19 @@ class GroupCommit:
 
     @staticmethod
     def _run(connection, job: _Job, scope) -> None:
-        """One job's statements within ``scope`` (its SAVEPOINT, when it shares the transaction)."""
+        """One job's statements within ``scope`` (its SAVEPOINT, where the database needs one to go on after it)."""
+        stored = False
         try:
             with scope():
-                row = first(connection, job.statement, job.params)
-                job.followed = row is not None and job.then is not None and \
-                    first(connection, job.then, job.params) is not None
-            job.outcome = True if row is not None else None
+                stored = first(connection, job.statement, job.params) is not None
+                job.followed = stored and job.then is not None and first(connection, job.then, job.params) is not None
+            job.outcome = True if stored else None
         except IntegrityError:
+            if stored:  # not the answer's unique key but the step after it: the batch fails, nothing half-done
+                raise
             job.outcome = False
-            if scope is nullcontext:
-                connection.rollback()
+            if scope is nullcontext and connection.dialect.name != "sqlite":
+                connection.rollback()  # the transaction is aborted: end it (it holds nothing else)
 
 
 def answer_writer(engine: Engine) -> DirectCommit | GroupCommit:
