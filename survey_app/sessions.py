@@ -2,12 +2,13 @@
 their signing serializers built once.
 
 Per request, Flask builds a new itsdangerous serializer for the session (twice when the session changes: to read it
-and to write it), and Flask-WTF one for the CSRF token of every page and another to check every form; each new
-serializer builds a new signer for every use, and each signer derives its key again, and building costs more than
-signing. Here each is built once per key, and its signer derives each key once. And nothing is compressed: a session
-or a token is a few hundred bytes, and zlib lets go of the GIL, which under load hands the process to another thread
-and back for every request. Both formats read the same either way (the payload says whether it is compressed), so
-cookies and tokens from before an upgrade still work, and Flask's and Flask-WTF's own code reads ours.
+and to write it), and Flask-WTF one for the CSRF token of every page; each new serializer builds a new signer for
+every use, and each signer derives its key again, and building costs more than signing. Here each is built once per
+key, and its signer derives each key once (Flask-WTF's check of a form's token is its own, unchanged). And nothing
+is compressed: a session or a token is a few hundred bytes, and zlib lets go of the GIL, which under load hands the
+process to another thread and back for every request. Both formats read the same either way (the payload says
+whether it is compressed), so cookies and tokens from before an upgrade still work, and Flask's and Flask-WTF's own
+code reads ours.
 """
 from __future__ import annotations
 
@@ -102,7 +103,7 @@ class SigningSessions(SecureCookieSessionInterface):
 def csrf_token() -> str:
     """Flask-WTF's ``generate_csrf()``, signed by a serializer built once per key: the token the task page carries,
     checked by Flask-WTF's CSRFProtect like any other. Flask-WTF itself makes the session's secret when it has none
-    yet (or its settings are not the defaults this signs with)."""
+    yet, and answers when this request has its token already."""
     field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
     secret = session.get(field)
     key = current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key
