@@ -13,7 +13,7 @@ code reads ours.
 from __future__ import annotations
 
 import json
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from flask import current_app, g, session
 from flask.sessions import SecureCookieSessionInterface
@@ -112,6 +112,15 @@ def csrf_token() -> str:
     cached = current_app.extensions.get("survey_csrf_serializer")
     if cached is None or cached[0] != key:
         cached = current_app.extensions["survey_csrf_serializer"] = (key, _Serializer(key, salt=CSRF_SALT))
-    token = cached[1].dumps(secret)
+    if current_app.config.get("WTF_CSRF_TIME_LIMIT", 3600) is None:  # a token never expires: sign it once
+        token = _signed_once(cached[1], secret)
+    else:
+        token = cached[1].dumps(secret)
     setattr(g, field, token)
     return token
+
+
+@lru_cache(maxsize=8192)
+def _signed_once(serializer: _Serializer, secret: str) -> str:
+    """A session's CSRF token, for the pages of the workers at work, where tokens do not expire (config.py)."""
+    return serializer.dumps(secret)

@@ -3,6 +3,8 @@ each side reads the other's, a wrong or rotated-out key is refused, and Flask-WT
 carries."""
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import pytest
 from flask import Flask, session
 from flask.sessions import SecureCookieSessionInterface
@@ -93,6 +95,21 @@ def test_flask_wtf_accepts_our_token_and_refuses_it_in_another_session():
         session["csrf_token"] = "another secret"
         with pytest.raises(ValidationError):
             validate_csrf(ours_token)
+
+
+def test_a_token_that_expires_is_signed_anew_for_each_request():
+    app = csrf_app()
+    app.config["WTF_CSRF_TIME_LIMIT"] = 3600
+    with app.test_request_context("/"):
+        session["csrf_token"] = "s" * 40
+        with patch("time.time", return_value=1_700_000_000):
+            first = csrf_token()
+    with app.test_request_context("/"):
+        session["csrf_token"] = "s" * 40
+        with patch("time.time", return_value=1_700_000_100):
+            later = csrf_token()
+            validate_csrf(later)
+    assert first != later  # a new timestamp: a kept token would expire an hour after the first page
 
 
 def test_a_session_without_a_secret_gets_one_from_flask_wtf():
