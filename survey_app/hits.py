@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import (
     DateTime,
     Integer,
+    Text,
     and_,
     bindparam,
     case,
@@ -260,9 +261,10 @@ def _task_page():
                 .correlate(who).scalar_subquery())
     task = (select(who.c.blocked, who.c.settings, who.c.hit_id, first.label("assignment_id"), total.label("total"),
                    answered.label("answered")).select_from(who).limit(1).subquery("task"))
-    # The study's settings (JSON, decoded per row) ride on the first face's row only: one decode a page, not six.
+    # The study's settings ride on the first face's row only, as the JSON's text: the page decodes each study's once
+    # (worker.py), not once a page or once a row.
     first_row = or_(LineupFace.position.is_(None), LineupFace.position == 0)
-    settings = case((first_row, task.c.settings), else_=null()).label("settings")
+    settings = case((first_row, cast(task.c.settings, Text)), else_=null()).label("settings")
     return (select(task.c.blocked, settings, task.c.hit_id, Assignment.token.label("assignment"),
                    task.c.assignment_id, Item.image_id.label("probe_image"), Item.aux_image_id,
                    LineupFace.position.label("face"), LineupFace.image_id.label("face_image"), task.c.total,

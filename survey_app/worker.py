@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 from functools import lru_cache
 
@@ -271,8 +272,7 @@ def _show_task(slug: str, worker_id: int):
     if first.blocked:
         abort(403, "this worker has been blocked from the study")
     mark_shown(slug, first.assignment, now, last=first.total - first.answered == 1)
-    probe_size, face_size = display_sizes(first.settings)
-    settings = stored_settings(first.settings)
+    probe_size, face_size, settings = _page_settings(first.settings)
     shape = {"slug": slug, "probe_size": probe_size, "face_size": face_size, "allow_absent": settings.allow_absent,
              "confidence_scale": settings.confidence_scale, "positions": tuple(row.face + 1 for row in rows)}
     return _no_store(render_filled("worker/task.html", shape, {
@@ -280,6 +280,14 @@ def _show_task(slug: str, worker_id: int):
         "total": first.total, "resume_code": resume_code(slug, worker_id), "csrf": csrf_token(),
         "shown": inline_images(f"a{first.assignment_id}", first.probe_image, first.aux_image_id,
                                [row.face_image for row in rows])}, csrf_slot="csrf"))
+
+
+@lru_cache(maxsize=256)
+def _page_settings(text: str) -> tuple:
+    """(probe size, face size, StudySettings) from a study's settings as the task page's statement gives them (the
+    JSON's text): decoded once per study and version of its settings, not once a page."""
+    stored = json.loads(text)
+    return (*display_sizes(stored), stored_settings(stored))
 
 
 def _hand_out_work(slug: str):
