@@ -24,7 +24,7 @@ OPERATIONS = st.lists(st.tuples(st.sampled_from(["hand_out", "answer", "expire",
                                 st.integers(0, 10 ** 6)), min_size=1, max_size=12)
 
 
-STUDIES = itertools.count()
+STUDIES, WORKERS = itertools.count(), itertools.count()  # names never reused: every example shares the database
 
 
 def counted(db, run_id: int, now) -> dict[int, int]:
@@ -62,7 +62,7 @@ def apply(db, study, operation: str, pick: int, now) -> None:
     hits = db.scalars(select(Hit).order_by(Hit.id)).all()
     hit = hits[pick % len(hits)] if hits else None
     if operation == "hand_out" or hit is None:
-        worker = Worker(study_id=study.id, external_id=f"w{pick}-{len(hits)}")
+        worker = Worker(study_id=study.id, external_id=f"w{next(WORKERS)}")
         db.add(worker)
         db.commit()
         start_hit(db, study, worker, now)
