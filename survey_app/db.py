@@ -118,10 +118,9 @@ def make_engine(url: str, autocommit: bool = False) -> Engine:
     # out: a process's few busy connections are reused, so each soon runs every statement often enough for psycopg
     # to prepare it (its fifth run) and PostgreSQL stops planning it anew, where first in, first out spread the
     # statements over all ten.
-    if autocommit:  # no transaction is ever left open on such a connection: nothing to roll back on its return
-        return create_engine(url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, pool_size=10,
-                             max_overflow=20, pool_recycle=3600, pool_use_lifo=True)
-    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=3600, pool_use_lifo=True)
+    # In autocommit no transaction is ever left open on a connection: nothing to roll back on its return.
+    single = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} if autocommit else {}
+    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=3600, pool_use_lifo=True, **single)
 
 
 def init_app(app) -> None:
