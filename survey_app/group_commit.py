@@ -40,6 +40,8 @@ class DirectCommit:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.reads_as_it_stores = engine.dialect.name == "postgresql"
+        """Whether ``store_reading`` may be used: PostgreSQL runs an INSERT in a SELECT's WITH; SQLite cannot."""
 
     def store(self, statement, params: dict) -> bool | None:
         """Run ``statement`` (an INSERT ... RETURNING that stores one answer or nothing) and commit it. True: stored;
@@ -63,11 +65,29 @@ class DirectCommit:
             connection.commit()
             return True, followed
 
+    def store_reading(self, statement, params: dict) -> tuple[bool | None, list | None]:
+        """Run ``statement``, a SELECT whose WITH stores one answer or nothing, with a column ``stored`` (how many
+        it stored) on each row, and commit it: (True, its rows) when it stored; (False, None) when a unique key
+        refused it, (None, None) when it matched nothing, and then nothing is stored."""
+        with self.engine.connect() as connection:
+            try:
+                rows = statement.all(connection, params)
+            except IntegrityError:
+                connection.rollback()
+                return False, None
+            if not rows or not rows[0].stored:
+                connection.rollback()
+                return None, None
+            connection.commit()
+            return True, rows
+
 
 @dataclass
 class GroupCommit:
     """A process's answers, committed together (module docstring); ``store`` as ``DirectCommit.store``."""
     engine: Engine
+    reads_as_it_stores = False
+    """No ``store_reading``: the answers share a transaction, and a read in one statement with them saves nothing."""
     _queue: list[_Job] = field(default_factory=list)
     _leading: bool = False
     _changed: threading.Condition = field(default_factory=threading.Condition)

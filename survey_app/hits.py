@@ -240,11 +240,13 @@ def _study_lineups(db: Session, study: Study) -> tuple[list[tuple[int, bool]], d
     return known
 
 
-def _task_page():
+def _task_page(stored=None):
     """Everything the task page shows, in one statement: the worker's active HIT (the newest unfinished and
     unexpired one, as ``active_hit``), its first unanswered task, that lineup's faces (one row each, in order), and
     how many tasks the HIT has and how many are answered. No row: no such worker in this study; a row without a task:
-    the HIT is finished or there is none (handing out work writes, and is left to the caller).
+    the HIT is finished or there is none (handing out work writes, and is left to the caller). ``stored``: a WITH
+    of the same statement that stores an answer and returns its ``assignment_id``, which the page counts as answered
+    (the statement's snapshot does not show it).
 
     Built in two derived tables, each closed by LIMIT 1 so that PostgreSQL cannot fold it into the outer query:
     folded, the HIT and task subqueries became join conditions that it answered by hashing the whole hit and
@@ -254,10 +256,14 @@ def _task_page():
     who = (select(Worker.blocked, Study.settings, newest.label("hit_id")).join(Study, Study.id == Worker.study_id)
            .where(Worker.id == bindparam("worker_id"), Study.slug == bindparam("slug")).limit(1).subquery("who"))
     todo, every, done = aliased(Assignment), aliased(Assignment), aliased(Assignment)
-    first = (select(todo.id).where(todo.hit_id == who.c.hit_id, _answer_of(todo).is_(None))
-             .order_by(todo.position).limit(1).correlate(who).scalar_subquery())
+    unanswered, answer_of_done = [todo.hit_id == who.c.hit_id, _answer_of(todo).is_(None)], _answer_of(done)
+    if stored is not None:
+        just_stored = select(stored.c.assignment_id)
+        unanswered.append(todo.id.not_in(just_stored))
+        answer_of_done = case((done.id.in_(just_stored), literal(0)), else_=answer_of_done)
+    first = select(todo.id).where(*unanswered).order_by(todo.position).limit(1).correlate(who).scalar_subquery()
     total = select(func.count()).select_from(every).where(every.hit_id == who.c.hit_id).correlate(who).scalar_subquery()
-    answered = (select(func.count(_answer_of(done))).select_from(done).where(done.hit_id == who.c.hit_id)
+    answered = (select(func.count(answer_of_done)).select_from(done).where(done.hit_id == who.c.hit_id)
                 .correlate(who).scalar_subquery())
     task = (select(who.c.blocked, who.c.settings, who.c.hit_id, first.label("assignment_id"), total.label("total"),
                    answered.label("answered")).select_from(who).limit(1).subquery("task"))
@@ -284,7 +290,7 @@ TASK_PAGE_PREPARED = Prepared(TASK_PAGE)
 def _store(absent: bool):
     """INSERT ... SELECT: one statement checks everything (the task is this worker's, in this study, its run
     open, its HIT unexpired, the worker not blocked, the choice one of this lineup's faces) and stores the
-    answer, or stores nothing."""
+    answer, or stores nothing. Without its RETURNING, which each use adds."""
     position = literal(ABSENT) if absent else LineupFace.position
     target = case((Lineup.target_present, Lineup.target_position), else_=literal(ABSENT))
     confidence = cast(bindparam("confidence"), Integer)
@@ -305,10 +311,22 @@ def _store(absent: bool):
                         # a confidence on the study's scale when it asks for one, none when it does not
                         or_(and_(confidence.is_(None), scale == 0), confidence.between(1, scale)))
     return insert(Answer).from_select(["assignment_id", "run_id", "worker_id", "lineup_id", "choice", "correct",
-                                       "confidence", "shown_at", "answered_at"], query).returning(Answer.id)
+                                       "confidence", "shown_at", "answered_at"], query)
 
 
-STORE_FACE, STORE_ABSENT = Prepared(_store(absent=False)), Prepared(_store(absent=True))
+STORE_FACE, STORE_ABSENT = (Prepared(_store(absent).returning(Answer.id)) for absent in (False, True))
+
+
+def _store_then_page(absent: bool):
+    """PostgreSQL: the answer stored and the worker's next task page read, in one statement (an INSERT in its WITH,
+    which SQLite does not allow): one round trip an answer, not two. The page's rows, each with ``stored``, the
+    number of answers the INSERT stored (0 or 1)."""
+    stored = _store(absent).returning(Answer.assignment_id).cte("stored")
+    return _task_page(stored).add_columns(select(func.count()).select_from(stored).scalar_subquery().label("stored"))
+
+
+STORE_FACE_THEN_PAGE, STORE_ABSENT_THEN_PAGE = (Prepared(_store_then_page(absent), writes=True)
+                                                for absent in (False, True))
 
 
 def _close_finished(hit_id):
@@ -339,9 +357,11 @@ WHY_NOT = (
 
 def record_answer(writer: DirectCommit | GroupCommit, reader: Engine, worker_id: int, slug: str,
                   assignment_token: str, choice: str, shown: datetime | None, now: datetime,
-                  confidence: int | None = None, may_finish: bool = True) -> tuple[bool, bool]:
+                  confidence: int | None = None, may_finish: bool = True,
+                  next_page: bool = False) -> tuple[bool, bool, list | None]:
     """Store one answer and commit it, in one statement: this is the survey's hot path. Returns (stored: False when
-    it was there already, finished: this answer was its HIT's last, and the HIT is now done).
+    it was there already, finished: this answer was its HIT's last, and the HIT is now done, page: the rows of
+    TASK_PAGE for the worker's next task, read with the answer, or None when they were not).
 
     ``writer`` commits it (on SQLite together with the answers other threads send meanwhile: group_commit.py);
     ``reader`` (outside the writer lock) says why, when nothing was stored. ``shown``: when this worker's session
@@ -350,17 +370,25 @@ def record_answer(writer: DirectCommit | GroupCommit, reader: Engine, worker_id:
     a retry) stores nothing: either the task already has its answer, or two copies race and the second fails the
     answer's unique key. Core, not the ORM, for speed. ``choice``: "absent", or the face's place on the page, "1"
     to "5" (the same for every worker). ``may_finish``: whether to try to close the HIT after storing (False when
-    the task was shown while others of its HIT were unanswered: see shown.py).
+    the task was shown while others of its HIT were unanswered: see shown.py). ``next_page``: the caller shows the
+    next task's page; where ``writer`` can (PostgreSQL), an answer that does not finish its HIT reads it in the
+    storing statement.
     """
     position = int(choice) - 1 if len(choice) == 1 and choice in "123456789" else None
     # No parameter is named after a column of hit: CLOSE_FINISHED, an UPDATE run with these parameters, would set it.
     params = {"token": assignment_token, "position": position, "by_worker": worker_id, "slug": slug, "now": now,
               "shown": shown, "confidence": confidence, "code": completion_code() if may_finish else None}
-    if shown is not None and (position is not None or choice == "absent"):
+    storable = shown is not None and (position is not None or choice == "absent")
+    if storable and next_page and not may_finish and writer.reads_as_it_stores:
+        stored, page = writer.store_reading(STORE_ABSENT_THEN_PAGE if choice == "absent" else STORE_FACE_THEN_PAGE,
+                                            {**params, "worker_id": worker_id})
+        if stored is not None:
+            return stored, False, page
+    elif storable:
         stored, finished = writer.store_then(STORE_ABSENT if choice == "absent" else STORE_FACE,
                                              CLOSE_FINISHED if may_finish else None, params)
         if stored is not None:
-            return stored, finished
+            return stored, finished, None
     with reader.connect() as connection:
         row = connection.execute(WHY_NOT, params).first()
     if row is None or row.worker_id != worker_id or row.slug != slug:
@@ -368,7 +396,7 @@ def record_answer(writer: DirectCommit | GroupCommit, reader: Engine, worker_id:
     if row.blocked:
         raise AnswerRejected(403, "this worker has been blocked from the study")
     if row.answer_id is not None:
-        return False, False
+        return False, False, None
     if row.status != "open":
         raise AnswerRejected(409, f"run {row.number} is closed; answers are no longer taken")
     if row.expires_at <= now:

@@ -35,11 +35,13 @@ class _Compiled:
 class Prepared:
     """``statement`` (a Core SELECT, or an INSERT or UPDATE with RETURNING), compiled at its first run on each
     dialect and driver. A SELECT runs within whatever transaction ``connection`` is in, and starts none (on SQLite the
-    reader's statement is its own snapshot); an INSERT or UPDATE begins one where ``connection`` has none and is not
-    in autocommit, as SQLAlchemy's own execution would, so that a write never escapes a transaction."""
+    reader's statement is its own snapshot); an INSERT or UPDATE, or a SELECT that ``writes`` (an INSERT in its WITH),
+    begins one where ``connection`` has none and is not in autocommit, as SQLAlchemy's own execution would, so that a
+    write never escapes a transaction."""
 
-    def __init__(self, statement) -> None:
+    def __init__(self, statement, writes: bool | None = None) -> None:
         self.statement = statement
+        self.writes = statement.is_dml if writes is None else writes
         self._compiled: dict[tuple[str, str], _Compiled] = {}
         self._lock = threading.Lock()
 
@@ -47,7 +49,7 @@ class Prepared:
         """The statement's rows (named tuples, values as SQLAlchemy would give them) on ``connection``."""
         dialect = connection.dialect
         compiled = self._compiled.get((dialect.name, dialect.driver)) or self._compile(dialect)
-        if self.statement.is_dml and not connection.in_transaction() and \
+        if self.writes and not connection.in_transaction() and \
                 connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
             connection.begin()  # on SQLite BEGIN IMMEDIATE, the writer lock (db.py)
         values = compiled.compiled.construct_params(params)

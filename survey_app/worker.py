@@ -261,11 +261,13 @@ def task(slug: str):
     return _show_task(slug, session["workers"][slug]) or redirect(url_for(".task", slug=slug), 303)
 
 
-def _show_task(slug: str, worker_id: int):
-    """The page of the worker's first unanswered task, or None when their HIT must be handed out or closed."""
+def _show_task(slug: str, worker_id: int, rows: list | None = None):
+    """The page of the worker's first unanswered task, or None when their HIT must be handed out or closed.
+    ``rows``: the page's statement's rows when the answer just stored read them (record_answer)."""
     now = utcnow()
-    with database.reader().connect() as connection:
-        rows = TASK_PAGE_PREPARED.all(connection, {"worker_id": worker_id, "slug": slug, "now": now})
+    if rows is None:
+        with database.reader().connect() as connection:
+            rows = TASK_PAGE_PREPARED.all(connection, {"worker_id": worker_id, "slug": slug, "now": now})
     if not rows or rows[0].assignment is None:
         return None
     first = rows[0]
@@ -339,16 +341,17 @@ def answer(slug: str):
     if not token or not choice or len(token) > 64 or len(choice) > 64:
         abort(400, "the form must carry the task and a choice")
     confidence = _confidence(request.form.get("confidence", ""))
+    with_page = request.headers.get(NEXT_PAGE) == "task"
     try:
-        _, finished = record_answer(current_app.extensions["survey_answers"], database.reader(), worker_id, slug,
-                                    token, choice, shown_at(slug, token), utcnow(), confidence,
-                                    may_finish=shown_last(slug, token))
+        _, finished, rows = record_answer(current_app.extensions["survey_answers"], database.reader(), worker_id,
+                                          slug, token, choice, shown_at(slug, token), utcnow(), confidence,
+                                          may_finish=shown_last(slug, token), next_page=with_page)
     except AnswerRejected as exc:
         abort(exc.status, str(exc))
     where = _page_url(request.script_root, "worker.done" if finished else "worker.task", slug)
-    if request.headers.get(NEXT_PAGE) == "task":
+    if with_page:
         try:
-            page = done(slug) if finished else _show_task(slug, worker_id)
+            page = done(slug) if finished else _show_task(slug, worker_id, rows)
         except Exception:  # the answer is stored: an error now must not say that nothing was
             current_app.logger.exception("the page after a stored answer failed; redirecting to it instead")
             page = None

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import event, func, select
+from sqlalchemy.engine import Engine
 
 from survey_app.db import _LockedConnection
 from survey_app.models import Answer, Assignment, Hit, Image, Item, Lineup, LineupFace, Run, Worker
@@ -90,6 +91,41 @@ def test_an_answer_sent_by_the_page_script_brings_the_next_page_with_it(app, cli
     assert done.status_code == 200 and done.headers["Content-Location"] == f"/s/{study.slug}/done"
     assert hit.completed_at is not None and hit.completion_code in done.text and "Task " not in done.text
     assert count(db, "answer") == 3
+
+
+def test_the_page_an_answer_brings_is_the_page_a_reload_shows(app, client, db, bundle_dir):
+    """The next task's page that comes with an answer is, byte for byte, the page a GET shows next, whichever choice
+    was sent (a face, "not in this lineup") and when the answer is sent again (stored once). On PostgreSQL the answer
+    and that page are one statement (an INSERT in the page's WITH), whose snapshot does not show the new answer: the
+    page must still count it and move past its task."""
+    study = new_study(app, bundle_dir, hit_size=4, allow_absent=True)
+    join(client, study, "W1")
+    page = client.get(f"/s/{study.slug}/task")
+    statements = []
+
+    def sent(_connection, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", sent)
+    try:
+        for number, choice in ((2, 0), (3, -1), (4, 2)):  # -1: "not in this lineup", the last of the choices
+            statements.clear()
+            following = next_page(client, study, page.text, choice=choice)
+            assert following.status_code == 200 and f"Task {number} of 4" in following.text
+            if app.extensions["survey_engine"].dialect.name == "postgresql":  # images: read once, then cached
+                ours = [text for text in statements if "FROM image" not in text]
+                assert len(ours) == 1 and "INSERT INTO answer" in ours[0], ours
+            again = next_page(client, study, page.text, choice=choice)  # the same answer, sent again
+            assert again.status_code == 200 and count(db, "answer") == number - 1
+            reload = client.get(f"/s/{study.slug}/task")
+            assert following.data == again.data == reload.data
+            page = following
+    finally:
+        event.remove(Engine, "before_cursor_execute", sent)
+    choices = db.scalars(select(Answer.choice).order_by(Answer.id)).all()
+    assert choices[1] == -1 and choices[0] != -1 and choices[2] != -1
+    assert next_page(client, study, page.text).headers["Content-Location"] == f"/s/{study.slug}/done"
+    assert db.scalars(select(Hit.completed_at)).one() is not None
 
 
 def test_an_answer_whose_next_page_cannot_be_built_redirects_to_it(app, client, db, bundle_dir, monkeypatch):
