@@ -62,9 +62,12 @@ def _answer_of(assignment):
 # statement was a good part of the time a hand-out holds SQLite's writer lock.
 ACTIVE_HIT = Prepared(select(Hit.id).where(Hit.worker_id == bindparam("worker_id"), Hit.completed_at.is_(None),
                                            Hit.expires_at > bindparam("now")).order_by(Hit.id.desc()).limit(1))
-OPEN_RUNS = Prepared(select(Run.id).where(Run.study_id == bindparam("study_id"), Run.status == "open")
-                     .order_by(Run.number))
-RUNS_TAKEN = Prepared(select(Hit.run_id).where(Hit.worker_id == bindparam("worker_id")))
+_TAKEN_BY = select(Hit.id).where(Hit.worker_id == bindparam("worker_id"))
+OPEN_RUNS = Prepared(select(Run.id, _TAKEN_BY.where(Hit.run_id == Run.id).exists().label("taken"),
+                            _TAKEN_BY.exists().label("any_taken"))
+                     .where(Run.study_id == bindparam("study_id"), Run.status == "open").order_by(Run.number))
+"""The study's open runs, in order, each with whether the worker has had a HIT in it, and whether they have had one
+in any run (open or closed): one statement for what a hand-out needs to know of the runs."""
 LOCK_RUN = Prepared(select(Run.id).where(Run.id == bindparam("run_id")).with_for_update(key_share=True))
 """PostgreSQL's FOR NO KEY UPDATE: hand-outs in one run wait for each other, but not the answers, whose foreign key
 to the run takes a KEY SHARE lock on its row, which FOR UPDATE would make wait for the whole hand-out."""
@@ -98,13 +101,10 @@ def completion_code() -> str:
 
 
 def _runs_for(connection: Connection, study_id: int, worker_id: int, settings: StudySettings) -> list[int]:
-    open_runs = [row.id for row in OPEN_RUNS.all(connection, {"study_id": study_id})]
-    if settings.multiple_runs_per_worker:
-        return open_runs
-    taken = {row.run_id for row in RUNS_TAKEN.all(connection, {"worker_id": worker_id})}
-    if taken:
-        return [run_id for run_id in open_runs if run_id in taken]
-    return open_runs
+    runs = OPEN_RUNS.all(connection, {"study_id": study_id, "worker_id": worker_id})
+    if settings.multiple_runs_per_worker or not (runs and runs[0].any_taken):
+        return [row.id for row in runs]
+    return [row.id for row in runs if row.taken]  # a worker stays in the run they started in
 
 
 @dataclass(frozen=True)

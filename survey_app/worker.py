@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
@@ -126,8 +127,21 @@ def _remember_arrival(slug: str, arrival: Arrival) -> None:
 
 
 STUDY = Prepared(select(Study.id, Study.name, Study.slug, Study.settings).where(Study.slug == bindparam("slug")))
-WORKER = Prepared(select(Worker.id, Worker.external_id, Worker.blocked, Worker.browser)
-                  .where(Worker.id == bindparam("worker_id")))
+STUDY_AND_WORKER = Prepared(
+    select(Study.id, Study.name, Study.slug, Study.settings, Worker.id.label("worker_id"), Worker.external_id,
+           Worker.blocked, Worker.browser)
+    .outerjoin(Worker, (Worker.id == bindparam("worker_id")) & (Worker.study_id == Study.id))
+    .where(Study.slug == bindparam("slug")))
+"""The study and the worker a session names in it, in one statement: the pages that need both (the done page after
+every HIT, handing one out, a returning worker's link) are one round trip to the database, not two."""
+
+
+@dataclass(frozen=True)
+class _Worker:
+    id: int
+    external_id: str
+    blocked: bool
+    browser: str | None
 
 
 def _study(slug: str):
@@ -140,15 +154,17 @@ def _study(slug: str):
     return rows[0]
 
 
-def _worker(study):
-    """The worker this browser's signed session names in ``study``, as a row (id, external_id, blocked, browser),
-    or None; read outside the writer lock, as ``_study``."""
-    worker_id = session.get("workers", {}).get(study.slug)
-    if not worker_id:
-        return None
+def _study_and_worker(slug: str):
+    """The study, as ``_study`` gives it, and the worker this browser's signed session names in it (id,
+    external_id, blocked, browser) or None; read outside the writer lock, as ``_study``."""
+    worker_id = session.get("workers", {}).get(slug)
     with database.reader().connect() as connection:
-        rows = WORKER.all(connection, {"worker_id": worker_id})
-    return rows[0] if rows else None
+        rows = STUDY_AND_WORKER.all(connection, {"slug": slug, "worker_id": worker_id or 0})
+    if not rows:
+        abort(404, "no such study")
+    row = rows[0]
+    worker = _Worker(row.worker_id, row.external_id, row.blocked, row.browser) if row.worker_id is not None else None
+    return row, worker
 
 
 def _no_store(page: str):
@@ -163,14 +179,13 @@ def _consent_page(db, study, arrival: Arrival, worker_id: str, problem: str = ""
 @bp.get("/<slug>/")
 def landing(slug: str):
     db = database.read_session()
-    study = _study(slug)
+    study, current = _study_and_worker(slug)
     try:
         arrival, given = arrival_from(request.args)
     except ArrivalError as exc:
         abort(400, f"this study link is malformed: {exc}")
     if arrival.assignment == MTURK_PREVIEW:
         return _no_store(_preview(db, study))
-    current = _worker(study)
     if current is not None and given in ("", current.external_id):
         if arrival.platform:
             _remember_arrival(slug, arrival)
@@ -295,8 +310,7 @@ def _page_settings(text: str) -> tuple:
 def _hand_out_work(slug: str):
     """Close the worker's finished HIT and give them a new one (the writes behind the task page). Returns the
     response to send instead of a task (the landing page, the done page, "no work"), or None when a task waits."""
-    study = _study(slug)
-    worker = _worker(study)
+    study, worker = _study_and_worker(slug)
     if worker is None:
         return redirect(url_for(".landing", slug=slug))
     if worker.blocked:
@@ -395,8 +409,7 @@ def _finished(connection, worker) -> list:
 
 @bp.get("/<slug>/done")
 def done(slug: str):
-    study = _study(slug)
-    worker = _worker(study)
+    study, worker = _study_and_worker(slug)
     if worker is None:
         return redirect(url_for(".landing", slug=slug))
     with database.reader().connect() as connection:

@@ -4,7 +4,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import case, event, func, select
 from sqlalchemy.engine import Engine
 
 from survey_app.db import _LockedConnection
@@ -392,6 +392,15 @@ def test_a_worker_takes_part_in_one_run_unless_the_study_allows_more(app, db, bu
         answer(client, study, page.text)
     assert "No tasks for you" in page.text
     assert db.scalar(select(func.count(func.distinct(Answer.run_id)))) == 1
+    # Their run closed and a third one opened: they still stay out of the others, and a newcomer gets work.
+    taken = db.scalar(select(Run.number).join(Answer, Answer.run_id == Run.id).limit(1))
+    db.execute(Run.__table__.update().where(Run.study_id == study.id)
+               .values(status=case((Run.number == taken, "closed"), else_=Run.status)))
+    db.commit()
+    assert "No tasks for you" in client.get(f"/s/{study.slug}/task?more=1", follow_redirects=True).text
+    newcomer = app.test_client()
+    join(newcomer, study, "W2")
+    assert "Task 1 of" in newcomer.get(f"/s/{study.slug}/task", follow_redirects=True).text
 
 
 def test_an_expired_hit_returns_its_unanswered_lineups_to_the_pool(app, db, bundle_dir):
