@@ -18,9 +18,10 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def serve_study(tmp_path, bundle_dir, name: str, settings: dict):
-    """A study with run 1 open, on a real server: yields (server, slug, engine)."""
-    url = f"sqlite:///{tmp_path / 'survey.db'}"
+def serve_study(tmp_path, bundle_dir, name: str, settings: dict, url: str | None = None):
+    """A study with run 1 open, on a real server: yields (server, slug, engine). ``url``: the database (a new SQLite
+    file by default)."""
+    url = url or f"sqlite:///{tmp_path / 'survey.db'}"
     upgrade(url)
     engine = create_engine(url)
     with Session(engine) as db:
@@ -31,6 +32,7 @@ def serve_study(tmp_path, bundle_dir, name: str, settings: dict):
     server = Server(url, workers=1, threads=4)
     yield server, slug, engine
     server.stop()
+    engine.dispose()
     engine.dispose()
 
 
@@ -48,8 +50,9 @@ def consent(page, server, slug: str, worker_id: str) -> None:
 
 
 @pytest.fixture
-def served_study(tmp_path, bundle_dir):
-    yield from serve_study(tmp_path, bundle_dir, "browser", {"hit_size": 4})
+def served_study(tmp_path, bundle_dir, database):
+    """On both databases: on PostgreSQL each answer and the page it brings are one statement (hits.py)."""
+    yield from serve_study(tmp_path, bundle_dir, "browser", {"hit_size": 4}, database)
 
 
 @pytest.mark.slow
@@ -69,11 +72,13 @@ def test_chromium_completes_a_hit_by_clicking(served_study):
                 assert page.evaluate("document.activeElement.className") == "progress"
                 # at the task's own address (a reload shows it), the after-answer mark used once and cleared
                 assert page.url.endswith(f"/s/{slug}/task") and page.evaluate("history.state") is None
+            if number == 2:  # the page the first answer brought
+                page.screenshot(path=str(ARTIFACTS / f"next-page-{engine.dialect.name}.png"), full_page=True)
             images = page.locator("img")
             assert images.count() in (6, 7)
             assert all(images.nth(i).evaluate("img => img.naturalWidth") == 92 for i in range(images.count()))
             if number == 1:
-                page.screenshot(path=str(ARTIFACTS / "lineup-page.png"), full_page=True)
+                page.screenshot(path=str(ARTIFACTS / f"lineup-page-{engine.dialect.name}.png"), full_page=True)
                 page.reload()  # a reload shows the same task
                 page.wait_for_selector("text=Task 1 of 4")
             page.locator("label.face").nth(number % 5).click()  # choose, then confirm
@@ -91,7 +96,7 @@ def test_chromium_completes_a_hit_by_clicking(served_study):
     with Session(engine) as db:
         assert db.scalar(select(func.count()).select_from(Answer)) == 4
         assert db.scalars(select(Hit.completion_code)).one() == code
-    assert (ARTIFACTS / "lineup-page.png").stat().st_size > 10_000
+    assert (ARTIFACTS / f"lineup-page-{engine.dialect.name}.png").stat().st_size > 10_000
 
 
 @pytest.fixture
