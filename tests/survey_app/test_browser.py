@@ -33,7 +33,6 @@ def serve_study(tmp_path, bundle_dir, name: str, settings: dict, url: str | None
     yield server, slug, engine
     server.stop()
     engine.dispose()
-    engine.dispose()
 
 
 def launch(p):
