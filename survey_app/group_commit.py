@@ -121,9 +121,10 @@ class GroupCommit:
             try:
                 # SQLite's conflict resolution (ABORT) undoes only the statement that broke a unique key and leaves
                 # the transaction open: no SAVEPOINT and RELEASE a shared answer, statements inside the writer lock.
-                alone = len(batch) == 1 or connection.dialect.name == "sqlite"
+                goes_on = connection.dialect.name == "sqlite"
+                scope = nullcontext if goes_on or len(batch) == 1 else connection.begin_nested
                 for job in batch:
-                    self._run(connection, job, nullcontext if alone else connection.begin_nested)
+                    self._run(connection, job, scope, aborts=scope is nullcontext and not goes_on)
                 connection.commit()
             except BaseException as exc:  # nothing in this batch is stored
                 for job in batch:
@@ -134,8 +135,9 @@ class GroupCommit:
                     job.finished = True
 
     @staticmethod
-    def _run(connection, job: _Job, scope) -> None:
-        """One job's statements within ``scope`` (its SAVEPOINT, where the database needs one to go on after it)."""
+    def _run(connection, job: _Job, scope, aborts: bool) -> None:
+        """One job's statements within ``scope`` (its SAVEPOINT, where the database needs one to go on after it);
+        ``aborts``: a refused answer aborts the transaction, which holds nothing else, and it is ended."""
         stored = False
         try:
             with scope():
@@ -146,8 +148,8 @@ class GroupCommit:
             if stored:  # not the answer's unique key but the step after it: the batch fails, nothing half-done
                 raise
             job.outcome = False
-            if scope is nullcontext and connection.dialect.name != "sqlite":
-                connection.rollback()  # the transaction is aborted: end it (it holds nothing else)
+            if aborts:
+                connection.rollback()
 
 
 def answer_writer(engine: Engine) -> DirectCommit | GroupCommit:
