@@ -329,19 +329,39 @@ STORE_FACE_THEN_PAGE, STORE_ABSENT_THEN_PAGE = (Prepared(_store_then_page(absent
                                                 for absent in (False, True))
 
 
-def _close_finished(hit_id):
+def _close_finished(hit_id, stored=None):
     """The one rule for closing a HIT: when no task of HIT ``hit_id`` is left unanswered and it is still open, it is
-    done at ``now`` with the completion code ``code``; RETURNING says whether it was closed."""
+    done at ``now`` with the completion code ``code``; RETURNING says whether it was closed. ``stored``: a WITH of the
+    same statement that stores an answer and returns its ``assignment_id``; the close then runs only when it stored,
+    and counts that task as answered (the statement's snapshot does not show the new answer)."""
     unanswered = select(Assignment.id).where(Assignment.hit_id == Hit.id, _answer_of(Assignment).is_(None))
-    return (update(Hit).where(Hit.id == hit_id, Hit.completed_at.is_(None), ~unanswered.exists())
+    closing = [Hit.id == hit_id, Hit.completed_at.is_(None)]
+    if stored is not None:
+        just_stored = select(stored.c.assignment_id)
+        unanswered = unanswered.where(Assignment.id.not_in(just_stored))
+        closing.append(just_stored.exists())
+    return (update(Hit).where(*closing, ~unanswered.exists())
             .values(completed_at=bindparam("now"), completion_code=bindparam("code")).returning(Hit.id))
 
 
-CLOSE_FINISHED = Prepared(_close_finished(select(Assignment.hit_id).where(Assignment.token == bindparam("token"))
-                                          .scalar_subquery()))
+_HIT_OF_TOKEN = select(Assignment.hit_id).where(Assignment.token == bindparam("token")).scalar_subquery()
+CLOSE_FINISHED = Prepared(_close_finished(_HIT_OF_TOKEN))
 """Run after an answer is stored, with its parameters: closing the HIT in the answer's own commit spares the worker's
 next request the closing write. A HIT this misses (another tab's answer committing at the same moment on PostgreSQL)
 is closed by the next task page, with CLOSE_HIT."""
+
+
+def _store_then_close(absent: bool, hit_id=_HIT_OF_TOKEN):
+    """PostgreSQL: the answer stored and its HIT closed when it was the last one open (CLOSE_FINISHED), in one
+    statement and one commit: one row, ``stored`` and ``closed``, how many of each (0 or 1)."""
+    stored = _store(absent).returning(Answer.assignment_id).cte("stored")
+    closed = _close_finished(hit_id, stored).cte("closed")
+    return select(select(func.count()).select_from(stored).scalar_subquery().label("stored"),
+                  select(func.count()).select_from(closed).scalar_subquery().label("closed"))
+
+
+STORE_FACE_THEN_CLOSE, STORE_ABSENT_THEN_CLOSE = (Prepared(_store_then_close(absent), writes=True)
+                                                  for absent in (False, True))
 CLOSE_HIT = Prepared(_close_finished(bindparam("hit_id")))
 WHY_NOT = (
     select(Hit.worker_id, Hit.expires_at, Run.number, Run.status, Study.slug, Study.settings, Worker.blocked,
@@ -371,21 +391,27 @@ def record_answer(writer: DirectCommit | GroupCommit, reader: Engine, worker_id:
     answer's unique key. Core, not the ORM, for speed. ``choice``: "absent", or the face's place on the page, "1"
     to "5" (the same for every worker). ``may_finish``: whether to try to close the HIT after storing (False when
     the task was shown while others of its HIT were unanswered: see shown.py). ``next_page``: the caller shows the
-    next task's page; where ``writer`` can (PostgreSQL), an answer that does not finish its HIT reads it in the
-    storing statement.
+    next task's page. Where ``writer`` can (PostgreSQL), the storing statement also does the step after it: closes
+    the HIT (``may_finish``), or else reads the next task's page (``next_page``).
     """
     position = int(choice) - 1 if len(choice) == 1 and choice in "123456789" else None
-    # No parameter is named after a column of hit: CLOSE_FINISHED, an UPDATE run with these parameters, would set it.
+    # No parameter is named after a column of hit: the closing UPDATE, run with these parameters, would set it.
     params = {"token": assignment_token, "position": position, "by_worker": worker_id, "slug": slug, "now": now,
               "shown": shown, "confidence": confidence, "code": completion_code() if may_finish else None}
     storable = shown is not None and (position is not None or choice == "absent")
-    if storable and next_page and not may_finish and writer.reads_as_it_stores:
-        stored, page = writer.store_reading(STORE_ABSENT_THEN_PAGE if choice == "absent" else STORE_FACE_THEN_PAGE,
-                                            {**params, "worker_id": worker_id})
-        if stored is not None:
-            return stored, False, page
+    absent = choice == "absent"
+    if storable and writer.reads_as_it_stores and (may_finish or next_page):
+        if may_finish:
+            stored, rows = writer.store_reading(STORE_ABSENT_THEN_CLOSE if absent else STORE_FACE_THEN_CLOSE, params)
+            if stored is not None:
+                return stored, bool(stored and rows[0].closed), None
+        else:
+            stored, page = writer.store_reading(STORE_ABSENT_THEN_PAGE if absent else STORE_FACE_THEN_PAGE,
+                                                {**params, "worker_id": worker_id})
+            if stored is not None:
+                return stored, False, page
     elif storable:
-        stored, finished = writer.store_then(STORE_ABSENT if choice == "absent" else STORE_FACE,
+        stored, finished = writer.store_then(STORE_ABSENT if absent else STORE_FACE,
                                              CLOSE_FINISHED if may_finish else None, params)
         if stored is not None:
             return stored, finished, None
@@ -411,6 +437,6 @@ def record_answer(writer: DirectCommit | GroupCommit, reader: Engine, worker_id:
         raise AnswerRejected(400, "this study does not ask how sure you are: send the choice alone")
     if confidence is not None and not 1 <= confidence <= scale:
         raise AnswerRejected(400, f"confidence must be between 1 and {scale}, got {confidence}")
-    if choice == "absent":
+    if absent:
         raise AnswerRejected(400, '"not in this lineup" is not an answer this study offers')
     raise AnswerRejected(400, "unknown choice: pick one of the five faces shown (1 to 5)")

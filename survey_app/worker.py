@@ -23,6 +23,7 @@ from functools import lru_cache
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from . import db as database
 from .hits import (
@@ -127,13 +128,25 @@ def _remember_arrival(slug: str, arrival: Arrival) -> None:
 
 
 STUDY = Prepared(select(Study.id, Study.name, Study.slug, Study.settings).where(Study.slug == bindparam("slug")))
-STUDY_AND_WORKER = Prepared(
+_STUDY_AND_WORKER = (
     select(Study.id, Study.name, Study.slug, Study.settings, Worker.id.label("worker_id"), Worker.external_id,
            Worker.blocked, Worker.browser)
     .outerjoin(Worker, (Worker.id == bindparam("worker_id")) & (Worker.study_id == Study.id))
     .where(Study.slug == bindparam("slug")))
-"""The study and the worker a session names in it, in one statement: the pages that need both (the done page after
-every HIT, handing one out, a returning worker's link) are one round trip to the database, not two."""
+STUDY_AND_WORKER = Prepared(_STUDY_AND_WORKER)
+"""The study and the worker a session names in it, in one statement: the pages that need both (handing out a HIT, a
+returning worker's link) are one round trip to the database, not two."""
+_OPEN = aliased(Hit)
+DONE_PAGE = Prepared(
+    _STUDY_AND_WORKER.add_columns(
+        select(_OPEN.id).where(_OPEN.worker_id == Worker.id, _OPEN.completed_at.is_(None),
+                               _OPEN.expires_at > bindparam("now")).limit(1).scalar_subquery().label("open_hit"),
+        Hit.completion_code, Hit.platform, Hit.platform_assignment, Hit.submit_to)
+    .outerjoin(Hit, (Hit.worker_id == Worker.id) & Hit.completion_code.is_not(None))
+    .order_by(Hit.completed_at))
+"""All the done page reads, in one statement, after every HIT: STUDY_AND_WORKER, whether the worker has a HIT open
+(``active_hit``'s rule: then the page sends them back to it), and one row for each HIT they completed, oldest
+first (its code and platform; None on the one row of a worker who has completed none)."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +155,11 @@ class _Worker:
     external_id: str
     blocked: bool
     browser: str | None
+
+
+def _worker_of(row) -> _Worker | None:
+    """The worker half of a STUDY_AND_WORKER row, or None when the session names no worker of the study."""
+    return _Worker(row.worker_id, row.external_id, row.blocked, row.browser) if row.worker_id is not None else None
 
 
 def _study(slug: str):
@@ -154,17 +172,16 @@ def _study(slug: str):
     return rows[0]
 
 
-def _study_and_worker(slug: str):
+def _study_and_worker(slug: str, statement: Prepared = STUDY_AND_WORKER, **params):
     """The study, as ``_study`` gives it, and the worker this browser's signed session names in it (id,
-    external_id, blocked, browser) or None; read outside the writer lock, as ``_study``."""
+    external_id, blocked, browser) or None; read outside the writer lock, as ``_study``. With ``statement``, one
+    that extends STUDY_AND_WORKER (with ``params``): (its rows, the worker)."""
     worker_id = session.get("workers", {}).get(slug)
     with database.reader().connect() as connection:
-        rows = STUDY_AND_WORKER.all(connection, {"slug": slug, "worker_id": worker_id or 0})
+        rows = statement.all(connection, {"slug": slug, "worker_id": worker_id or 0, **params})
     if not rows:
         abort(404, "no such study")
-    row = rows[0]
-    worker = _Worker(row.worker_id, row.external_id, row.blocked, row.browser) if row.worker_id is not None else None
-    return row, worker
+    return (rows[0] if statement is STUDY_AND_WORKER else rows), _worker_of(rows[0])
 
 
 def _no_store(page: str):
@@ -409,13 +426,13 @@ def _finished(connection, worker) -> list:
 
 @bp.get("/<slug>/done")
 def done(slug: str):
-    study, worker = _study_and_worker(slug)
+    rows, worker = _study_and_worker(slug, DONE_PAGE, now=utcnow())
     if worker is None:
         return redirect(url_for(".landing", slug=slug))
-    with database.reader().connect() as connection:
-        if active_hit(connection, worker.id, utcnow()) is not None:
-            return redirect(url_for(".task", slug=slug))
-        hits = _finished(connection, worker)
+    study = rows[0]
+    if study.open_hit is not None:
+        return redirect(url_for(".task", slug=slug))
+    hits = [row for row in rows if row.completion_code is not None]
     settings = settings_of(study)
     if hits and hits[-1].platform == "prolific" and settings.completion_url:
         return redirect(settings.completion_url, 303)  # Prolific's completion URL carries the study's code

@@ -45,6 +45,31 @@ def test_a_worker_completes_a_hit_and_gets_a_completion_code(app, client, db, bu
         assert a.answered_at >= a.shown_at
 
 
+def never_close_with_the_answer(monkeypatch):
+    """The close that follows an answer finds nothing to close (as when another tab's answer commits at the same
+    moment on PostgreSQL), in whichever statement the database takes it: its own, or the answer's."""
+    from sqlalchemy import literal
+
+    import survey_app.hits as hits
+    from survey_app.prepared import Prepared
+
+    nothing = literal(-1)
+    monkeypatch.setattr(hits, "CLOSE_FINISHED", Prepared(hits._close_finished(nothing)))
+    for name, absent in (("STORE_FACE_THEN_CLOSE", False), ("STORE_ABSENT_THEN_CLOSE", True)):
+        monkeypatch.setattr(hits, name, Prepared(hits._store_then_close(absent, nothing), writes=True))
+
+
+def closing_updates(engine: Engine):
+    """A list that collects the closing UPDATEs (alone, or in a WITH with the answer) run on ``engine``, and the
+    listener to remove."""
+    updates = []
+
+    def listener(conn, cursor, statement, *rest):
+        updates.extend(re.findall(r"UPDATE hit SET (.*?) WHERE", statement, re.S))
+    event.listen(engine, "before_cursor_execute", listener)
+    return updates, listener
+
+
 def next_page(client, study, html, choice=0):
     """An answer as task.js sends it: asking for the page it leads to in the answer's own response."""
     csrf, assignment, choices = task_form(html)
@@ -133,7 +158,6 @@ def test_an_answer_whose_next_page_cannot_be_built_redirects_to_it(app, client, 
     or that must be handed out first answers with the redirect, never an error saying nothing was stored."""
     from sqlalchemy.exc import OperationalError
 
-    import survey_app.hits as hits
     import survey_app.worker as worker
 
     study = new_study(app, bundle_dir, hit_size=2)
@@ -148,51 +172,56 @@ def test_an_answer_whose_next_page_cannot_be_built_redirects_to_it(app, client, 
         response = next_page(client, study, page)
     assert response.status_code == 303 and response.headers["Location"].endswith(f"/s/{study.slug}/task")
     assert count(db, "answer") == 1
-    monkeypatch.setattr(hits, "CLOSE_FINISHED", select(Hit.id).where(Hit.id < 0))  # the close finds nothing
+    never_close_with_the_answer(monkeypatch)
     response = next_page(client, study, client.get(f"/s/{study.slug}/task").text)
     assert response.status_code == 303 and response.headers["Location"].endswith("/task")  # no task left to show
     assert count(db, "answer") == 2
     assert client.get(response.headers["Location"]).headers["Location"].endswith("/done")  # closed there
 
 
-def test_only_the_answer_to_a_hits_last_open_task_tries_to_close_it(app, client, db, bundle_dir, monkeypatch):
+def test_only_the_answer_to_a_hits_last_open_task_tries_to_close_it(app, client, db, bundle_dir):
     """The page notes in the session whether its task was the HIT's last unanswered one; only that answer runs the
     closing statement. An entry that does not say (an older server's cookie) tries, as every answer once did."""
-    writer = app.extensions["survey_answers"]
-    tried, store_then = [], writer.store_then
-    monkeypatch.setattr(writer, "store_then", lambda statement, then, params:
-                        (tried.append(then is not None), store_then(statement, then, params))[1])
     study = new_study(app, bundle_dir, hit_size=3)
     join(client, study, "W1")
+    engine = app.extensions["survey_answers"].engine
+    tried = []
     for number in range(3):
         page = client.get(f"/s/{study.slug}/task").text
         if number == 0:
             with client.session_transaction() as session:  # as an older server wrote it: token and time only
                 session["shown"] = {study.slug: session["shown"][study.slug][:2]}
-        response = answer(client, study, page)
+        updates, listener = closing_updates(engine)
+        try:
+            response = answer(client, study, page)
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        tried.append(len(updates))
         assert db.scalars(select(Hit.completed_at)).one() is None or number == 2
-    assert tried == [True, False, True]
+    assert tried == [1, 0, 1]
     assert response.headers["Location"].endswith("/done") and db.scalars(select(Hit.completed_at)).one()
 
 
 def test_closing_a_hit_sets_only_its_completion(app, client, db, bundle_dir):
     """The closing UPDATE runs with the answer's parameters: none of them may be named after a column of hit, which
-    SQLAlchemy would then add to what the UPDATE sets."""
+    SQLAlchemy would then add to what the UPDATE sets. On PostgreSQL it is in the answer's own statement."""
     study = new_study(app, bundle_dir, hit_size=1)
     join(client, study, "W1")
     page = client.get(f"/s/{study.slug}/task").text
-    updates = []
-    listener = lambda conn, cursor, statement, *rest: updates.append(statement) if statement.startswith("UPDATE") \
-        else None  # noqa: E731
     engine = app.extensions["survey_answers"].engine
-    event.listen(engine, "before_cursor_execute", listener)
+    statements = []
+    count_them = lambda conn, cursor, statement, *rest: statements.append(statement)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", count_them)
+    updates, listener = closing_updates(engine)
     try:
         assert answer(client, study, page).headers["Location"].endswith("/done")
     finally:
         event.remove(engine, "before_cursor_execute", listener)
+        event.remove(engine, "before_cursor_execute", count_them)
     assert len(updates) == 1, updates
-    assigned = re.search(r"SET (.*?) WHERE", updates[0], re.S).group(1)
-    assert sorted(part.split("=")[0].strip() for part in assigned.split(",")) == ["completed_at", "completion_code"]
+    assert sorted(part.split("=")[0].strip() for part in updates[0].split(",")) == ["completed_at", "completion_code"]
+    stores = [statement for statement in statements if "INSERT INTO answer" in statement]
+    assert len(stores) == 1 and ("UPDATE hit" in stores[0]) == (engine.dialect.name == "postgresql")
 
 
 def test_the_last_answer_closes_its_own_hit_only(app, client, db, bundle_dir):
@@ -214,11 +243,9 @@ def test_a_hit_its_last_answer_did_not_close_is_closed_by_the_next_task_page(app
                                                                             monkeypatch):
     """As when another tab's answer commits at the same moment on PostgreSQL: the close in the answer's commit finds
     a task still unanswered, and the task page that follows closes the HIT."""
-    import survey_app.hits as hits
-
     study = new_study(app, bundle_dir, hit_size=2)
     join(client, study, "W1")
-    monkeypatch.setattr(hits, "CLOSE_FINISHED", select(Hit.id).where(Hit.id < 0))  # finds nothing to close
+    never_close_with_the_answer(monkeypatch)
     for _ in range(2):
         response = answer(client, study, client.get(f"/s/{study.slug}/task").text)
     assert response.headers["Location"].endswith("/task")
