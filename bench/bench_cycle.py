@@ -247,8 +247,16 @@ CSRF = re.compile(rb'name="csrf_token" value="([^"]+)"')
 HIDDEN = re.compile(rb'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 CHOICE = re.compile(rb'name="choice" value="([^"]+)"')
 IMAGE = re.compile(rb'src="(/img/[^"]+)"')
-INLINE_IMAGE = re.compile(rb'src="data:image/png;base64,')
+INLINE_IMAGE = b'src="data:image/png;base64,'
 STATIC = re.compile(rb'"(/static/[^"]+)"')
+
+
+def skimmed(page: bytes) -> tuple[bytes, int]:
+    """The page with its inline images' data cut out, and how many it had. The client's searches then read a few
+    kilobytes, not the 60 of six images: that is a browser's work, on the worker's machine, and here it took the
+    server's cores (a tenth of a millisecond a cycle, measured)."""
+    parts = page.split(INLINE_IMAGE)
+    return parts[0] + b"".join(INLINE_IMAGE + part[part.find(b'"'):] for part in parts[1:]), len(parts) - 1
 
 
 class Crowd:
@@ -327,6 +335,7 @@ class Crowd:
                 status, headers, page, shown = 200, {}, shown, None
             else:
                 status, headers, page = await self.send(connection, "page", "GET", path, jar)
+            page, inline = skimmed(page)
             if status == 303 and headers.get("location", "").endswith("/done"):
                 await self.send(connection, "done", "GET", f"/s/{slug}/done", jar)
                 hits, path = hits + 1, f"/s/{slug}/task?more=1"
@@ -344,7 +353,7 @@ class Crowd:
                 for asset in STATIC.findall(page):
                     await self.send(connection, "static", "GET", asset.decode(), jar)
             linked = IMAGE.findall(page)
-            if len(linked) + len(INLINE_IMAGE.findall(page)) < 6:
+            if len(linked) + inline < 6:
                 self.note("task page: fewer than six images")
             for image in linked:
                 status, _, _ = await self.send(connection, "image", "GET", image.decode(), jar)
@@ -361,7 +370,7 @@ class Crowd:
                 if headers.get("content-location", "").endswith("/done"):
                     status, headers = 303, {}
                     hits, path = hits + 1, f"/s/{slug}/task?more=1"
-                elif CHOICE.search(reply):
+                elif b'name="choice"' in reply:  # a plain search, not a regex over the images
                     status, headers, shown = 303, {}, reply
             if status == 303:
                 self.counts["acked"] += 1

@@ -30,8 +30,8 @@ from survey_app import create_app
 from survey_app.models import Answer, Assignment, Hit, utcnow
 
 CHOICE = b'name="choice"'
-EXPLAINED = ("TASK_PAGE", "STORE_FACE", "STORE_FACE_THEN_PAGE", "CLOSE_FINISHED", "ACTIVE_HIT", "SEEN_IN_RUN",
-             "HANDED_BY_LINEUP", "LOST_BY_LINEUP")
+EXPLAINED = ("TASK_PAGE", "STORE_FACE", "STORE_FACE_THEN_PAGE", "STORE_FACE_THEN_CLOSE", "CLOSE_FINISHED",
+             "ACTIVE_HIT", "RUN_STATE")
 
 
 class Person:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -71,19 +72,54 @@ in any run (open or closed): one statement for what a hand-out needs to know of 
 LOCK_RUN = Prepared(select(Run.id).where(Run.id == bindparam("run_id")).with_for_update(key_share=True))
 """PostgreSQL's FOR NO KEY UPDATE: hand-outs in one run wait for each other, but not the answers, whose foreign key
 to the run takes a KEY SHARE lock on its row, which FOR UPDATE would make wait for the whole hand-out."""
-SEEN_IN_RUN = Prepared(select(Assignment.lineup_id).join(Hit, Hit.id == Assignment.hit_id)
-                       .where(Hit.run_id == bindparam("run_id"), Hit.worker_id == bindparam("worker_id")))
-SEEN_IN_STUDY = Prepared(select(Assignment.lineup_id).join(Hit, Hit.id == Assignment.hit_id)
-                         .join(Run, Run.id == Hit.run_id)
-                         .where(Run.study_id == bindparam("study_id"), Hit.worker_id == bindparam("worker_id")))
-HANDED_BY_LINEUP = Prepared(select(RunLineup.lineup_id, RunLineup.handed)
-                            .where(RunLineup.run_id == bindparam("run_id")))
-LOST_BY_LINEUP = Prepared(select(Assignment.lineup_id, func.count()).join(Hit, Hit.id == Assignment.hit_id)
-                          .where(Hit.run_id == bindparam("run_id"), Hit.completed_at.is_(None),
-                                 Hit.expires_at <= bindparam("now"), _answer_of(Assignment).is_(None))
-                          .group_by(Assignment.lineup_id))
+_SEEN_IN_RUN = (select(literal("seen"), Assignment.lineup_id, literal(1))
+                .join(Hit, Hit.id == Assignment.hit_id)
+                .where(Hit.run_id == bindparam("run_id"), Hit.worker_id == bindparam("worker_id")))
+_SEEN_IN_STUDY = (select(literal("ever"), Assignment.lineup_id, literal(1)).join(Hit, Hit.id == Assignment.hit_id)
+                  .join(Run, Run.id == Hit.run_id)
+                  .where(Run.study_id == bindparam("study_id"), Hit.worker_id == bindparam("worker_id")))
+_HANDED = (select(literal("handed"), RunLineup.lineup_id, RunLineup.handed)
+           .where(RunLineup.run_id == bindparam("run_id")))
+_LOST = (select(literal("lost"), Assignment.lineup_id, func.count()).join(Hit, Hit.id == Assignment.hit_id)
+         .where(Hit.run_id == bindparam("run_id"), Hit.completed_at.is_(None), Hit.expires_at <= bindparam("now"),
+                _answer_of(Assignment).is_(None))
+         .group_by(Assignment.lineup_id))
 """The tasks that went back to the pool: unanswered in an expired HIT (only unfinished HITs have such tasks, which
 ix_hit_open finds). Every other task handed out in the run counts, answered or still open: see ``_pick_lineups``."""
+_OPEN_HIT = select(literal("open").label("kind"), func.max(Hit.id).label("id"), literal(0).label("n")).where(
+    Hit.worker_id == bindparam("worker_id"), Hit.completed_at.is_(None), Hit.expires_at > bindparam("now"))
+"""ACTIVE_HIT's rule, looked at again once the run is locked: the same worker's other tab may have made their HIT."""
+RUN_STATE, RUN_STATE_WITH_TWINS = (Prepared(union_all(_OPEN_HIT, _SEEN_IN_RUN, *twins, _HANDED, _LOST))
+                                   for twins in ((), (_SEEN_IN_STUDY,)))
+"""What a hand-out reads once it holds the run, in one statement (on SQLite inside the writer lock, so each statement
+less is time the lock is free): rows (kind, id, n), see ``RunState.read``."""
+
+
+@dataclass(frozen=True)
+class RunState:
+    """A run as a hand-out sees it for one worker: their HIT open meanwhile (in any run) or None, the lineups they
+    have seen in it (with ``twins``: in any run of the study), and each lineup's load: its tasks handed out in the run
+    (run_lineup, exact: hand-outs in a run take turns, LOCK_RUN) less those that went back to the pool, the
+    unanswered ones of expired HITs (a finished HIT has none). Neither reads the run's answers: one row per lineup,
+    and the tasks of the run's unfinished HITs."""
+    open_hit: int | None
+    seen: frozenset[int]
+    seen_in_study: frozenset[int]
+    load: dict[int, int]
+
+    @classmethod
+    def read(cls, connection: Connection, params: dict, twins: bool) -> RunState:
+        """``params``: run_id, worker_id, study_id and now."""
+        by_kind: dict[str, list] = {"open": [], "seen": [], "ever": [], "handed": [], "lost": []}
+        for row in (RUN_STATE_WITH_TWINS if twins else RUN_STATE).all(connection, params):
+            by_kind[row.kind].append(row)
+        load = {row.id: row.n for row in by_kind["handed"]}
+        for row in by_kind["lost"]:
+            load[row.id] = load.get(row.id, 0) - row.n
+        return cls(by_kind["open"][0].id if by_kind["open"] else None, frozenset(row.id for row in by_kind["seen"]),
+                   frozenset(row.id for row in by_kind["ever"]), load)
+
+
 NEW_HIT = Prepared(insert(Hit).values(
     run_id=bindparam("run_id"), worker_id=bindparam("worker_id"), created_at=bindparam("now"),
     expires_at=bindparam("expires"), platform=bindparam("on_platform"), platform_assignment=bindparam("paid_as"),
@@ -137,15 +173,18 @@ def start_hit(db: Session, study, worker, now: datetime, arrival: Arrival = Arri
     and ``worker`` need only their ids (and the study its settings)."""
     settings = settings_of(study)
     connection = db.connection()
+    lineups, twins = _study_lineups(db, study)
+    twins = twins if settings.control_items else {}
     for run_id in _runs_for(connection, study.id, worker.id, settings):
         # Serialise HIT creation per run: PostgreSQL locks the run's row; on SQLite the transaction
-        # already holds the write lock (BEGIN IMMEDIATE). Then look again: the same worker's other tab
-        # may have made their HIT while this request waited.
+        # already holds the write lock (BEGIN IMMEDIATE). Then look again (RunState.open_hit): the same
+        # worker's other tab may have made their HIT while this request waited.
         LOCK_RUN.all(connection, {"run_id": run_id})
-        existing = active_hit(connection, worker.id, now)
-        if existing is not None:
-            return existing
-        picked = _pick_lineups(db, study, run_id, worker.id, settings, now)
+        state = RunState.read(connection, {"run_id": run_id, "worker_id": worker.id, "study_id": study.id,
+                                           "now": now}, twins=bool(twins))
+        if state.open_hit is not None:
+            return state.open_hit
+        picked = _pick_lineups(lineups, twins, state, settings)
         if not picked:
             continue
         expires = now + timedelta(minutes=settings.hit_minutes)
@@ -174,26 +213,15 @@ def _new_tasks(n: int) -> Prepared:
     return statement
 
 
-def _pick_lineups(db: Session, study, run_id: int, worker_id: int, settings: StudySettings,
-                  now: datetime) -> list[int]:
-    lineups, twins = _study_lineups(db, study)
-    twins = twins if settings.control_items else {}
-    connection = db.connection()
-    params = {"run_id": run_id, "worker_id": worker_id, "study_id": study.id, "now": now}
-    seen = {row.lineup_id for row in SEEN_IN_RUN.all(connection, params)}
-    if twins:
-        # A mock witness must not have seen the lineup with the real reconstruction (nor the other way round), in
-        # any run: they would remember whom they picked.
-        ever = {row.lineup_id for row in SEEN_IN_STUDY.all(connection, params)}
-        seen |= {twins[lid] for lid in ever if lid in twins}
-    # A lineup's load in the run: its answers and its tasks still open, which is every task of it handed out in the
-    # run (run_lineup, exact: hand-outs in a run take turns, LOCK_RUN) less those that went back to the pool, the
-    # unanswered ones of expired HITs (a finished HIT has none). Neither reads the run's answers: one row per lineup,
-    # and the tasks of the run's unfinished HITs.
-    handed = dict(HANDED_BY_LINEUP.all(connection, params))
-    lost = dict(LOST_BY_LINEUP.all(connection, params))
+def _pick_lineups(lineups: list[tuple[int, bool]], twins: dict[int, int], state: RunState,
+                  settings: StudySettings) -> list[int]:
+    """A HIT's lineups: the least loaded that the worker has not seen and that still want answers, then gold ones."""
+    seen = set(state.seen)
+    # A mock witness must not have seen the lineup with the real reconstruction (nor the other way round), in any
+    # run: they would remember whom they picked.
+    seen |= {twins[lid] for lid in state.seen_in_study if lid in twins}
     rng = random.Random()
-    load = {lid: handed.get(lid, 0) - lost.get(lid, 0) for lid, _ in lineups}
+    load = {lid: state.load.get(lid, 0) for lid, _ in lineups}
     free = sorted((lid for lid, gold in lineups if not gold and lid not in seen
                    and load[lid] < settings.answers_per_item), key=lambda lid: (load[lid], rng.random()))
     picked: list[int] = []

@@ -4,19 +4,20 @@ that were meant, one per task."""
 import random
 import re
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from survey_app.db import make_engine
-from survey_app.hits import LOCK_RUN
+from survey_app.hits import LOCK_RUN, start_hit
 from survey_app.importer import create_study, load_bundle, settings_from
 from survey_app.migrate import upgrade
-from survey_app.models import Answer, Assignment, Hit, Run
+from survey_app.models import Answer, Assignment, Hit, Run, Worker, utcnow
 from survey_app.server import ServerProcess as Server
 from survey_app.studies import set_run_status
 
@@ -126,3 +127,32 @@ def test_an_answer_does_not_wait_for_a_hit_being_handed_out_in_its_run(app, clie
     assert answered_meanwhile, "the answer waited for the hand-out's run lock"
     assert response["status"] == 303
     assert db.scalar(select(func.count()).select_from(Answer)) == 1
+
+
+@pytest.mark.parametrize("empty_database", ["postgresql"], indirect=True)  # SQLite has one writer lock, not rows'
+def test_a_hit_made_by_another_tab_while_the_hand_out_waited_for_its_run_is_the_one_shown(app, client, db,
+                                                                                         bundle_dir):
+    """Two tabs of one worker ask for work at once: the second hand-out found no HIT, then waited for the run's lock
+    while the first made one. Once it holds the lock it looks again and shows that HIT rather than making a second."""
+    study = new_study(app, bundle_dir, hit_size=2)
+    join(client, study, "W1")
+    worker = db.scalar(select(Worker).where(Worker.external_id == "W1"))
+    run_id = db.scalar(select(Run.id).where(Run.study_id == study.id, Run.number == 1))
+    engine = app.extensions["survey_engine"]
+    with engine.connect() as first_tab:
+        first_tab.begin()
+        LOCK_RUN.all(first_tab, {"run_id": run_id})
+        response = {}
+        second_tab = threading.Thread(target=lambda: response.update(page=client.get(f"/s/{study.slug}/task")))
+        second_tab.start()
+        waiting = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                       "AND datname = current_database()")
+        deadline = time.monotonic() + 10
+        while first_tab.execute(waiting).scalar() == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert second_tab.is_alive(), "the second tab's hand-out did not wait for the run"
+        made = start_hit(Session(bind=first_tab), study, worker, utcnow())
+        first_tab.commit()
+    second_tab.join(timeout=30)
+    assert response["page"].status_code == 200 and "Task 1 of" in response["page"].text
+    assert db.scalars(select(Hit.id)).all() == [made]

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from survey_app import create_app
 from survey_app.db import make_engine
-from survey_app.hits import HANDED_BY_LINEUP, LOST_BY_LINEUP, start_hit
+from survey_app.hits import RunState, start_hit
 from survey_app.migrate import downgrade, upgrade
 from survey_app.models import Answer, Assignment, Hit, Run, RunLineup, Worker, utcnow
 
@@ -29,11 +29,8 @@ STUDIES, WORKERS = itertools.count(), itertools.count()  # names never reused: e
 
 def counted(db, run_id: int, now) -> dict[int, int]:
     """What a hand-out reads: handed out less gone back to the pool, per lineup (lineups at 0 left out)."""
-    connection = db.connection()
-    load = dict(HANDED_BY_LINEUP.all(connection, {"run_id": run_id}))
-    for lineup_id, lost in LOST_BY_LINEUP.all(connection, {"run_id": run_id, "now": now}):
-        load[lineup_id] -= lost
-    return {lineup_id: n for lineup_id, n in load.items() if n}
+    state = RunState.read(db.connection(), {"run_id": run_id, "worker_id": 0, "study_id": 0, "now": now}, twins=False)
+    return {lineup_id: n for lineup_id, n in state.load.items() if n}
 
 
 def by_definition(db, run_id: int, now) -> dict[int, int]:
