@@ -155,9 +155,9 @@ class Arrival:
 
 def batch_size(db: Session, study: Study) -> int:
     """Tasks in a full HIT of this study: hit_size lineups and the gold ones that come with them (fewer only when
-    the study is running out of work)."""
+    the study is running out of work). From the study's lineups as the hand-out knows them (read once a process)."""
     settings = settings_of(study)
-    gold = db.scalar(select(func.count()).select_from(Item).where(Item.study_id == study.id, Item.is_gold))
+    gold = sum(is_gold for _, is_gold in _study_lineups(db, study)[0])
     return settings.hit_size + min(gold, settings.gold_per_hit)
 
 

@@ -81,6 +81,38 @@ def test_a_consent_whose_answer_was_lost_is_accepted_again_from_the_same_browser
     assert consent(app.test_client(), study, "W1", "workerId=W1").status_code == 403  # another browser: no
 
 
+def test_a_consent_that_loses_the_race_to_create_its_worker_needs_what_any_returning_worker_needs(
+        app, client, db, bundle_dir, monkeypatch):
+    """Two consents for one new worker ID at once: the one that finds no worker, then meets the other's row at its
+    INSERT (the unique key), goes on as that worker only with what a returning worker needs (here, the browser that
+    consented); a stranger is refused and nothing is stored."""
+    import survey_app.worker as worker_pages
+    from survey_app.prepared import Prepared
+
+    class MissesOnce(Prepared):
+        """The lookup before the INSERT finds nothing, as when the other consent had not committed yet."""
+        missed = False
+
+        def all(self, connection, params):
+            if not self.missed:
+                self.missed = True
+                return []
+            return super().all(connection, params)
+
+    study = new_study(app, bundle_dir)
+    page = client.get(f"/s/{study.slug}/?workerId=W1").text
+    form = {"csrf_token": csrf_of(page), "worker_id": "W1", "consent": "yes"}
+    assert client.post(f"/s/{study.slug}/consent", data=form).status_code == 303
+    stranger = app.test_client()
+    monkeypatch.setattr(worker_pages, "WORKER_NAMED", MissesOnce(worker_pages.WORKER_NAMED.statement))
+    refused = consent(stranger, study, "W1")
+    assert refused.status_code == 403 and "resume code" in refused.text
+    assert worker_pages.WORKER_NAMED.missed and count(db, "worker") == 1
+    monkeypatch.setattr(worker_pages, "WORKER_NAMED", MissesOnce(worker_pages.WORKER_NAMED.statement))
+    assert client.post(f"/s/{study.slug}/consent", data=form).status_code == 303
+    assert "Task 1 of" in client.get(f"/s/{study.slug}/task").text and count(db, "worker") == 1
+
+
 def test_a_prolific_link_records_its_ids_and_finishes_at_the_completion_url(app, client, db, bundle_dir):
     study = new_study(app, bundle_dir, hit_size=2, completion_url="https://app.prolific.com/submissions/complete?cc=C1")
     query = urlencode({"PROLIFIC_PID": "5f0a1b2c3d4e5f6a7b8c9d0e", "STUDY_ID": "st1", "SESSION_ID": "se1"})
