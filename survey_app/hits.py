@@ -85,7 +85,7 @@ _LOST = (select(literal("lost"), Assignment.lineup_id, func.count()).join(Hit, H
                 _answer_of(Assignment).is_(None))
          .group_by(Assignment.lineup_id))
 """The tasks that went back to the pool: unanswered in an expired HIT (only unfinished HITs have such tasks, which
-ix_hit_open finds). Every other task handed out in the run counts, answered or still open: see ``_pick_lineups``."""
+ix_hit_open finds). Every other task handed out in the run counts, answered or still open: see ``RunState``."""
 _OPEN_HIT = select(literal("open").label("kind"), func.max(Hit.id).label("id"), literal(0).label("n")).where(
     Hit.worker_id == bindparam("worker_id"), Hit.completed_at.is_(None), Hit.expires_at > bindparam("now"))
 """ACTIVE_HIT's rule, looked at again once the run is locked: the same worker's other tab may have made their HIT."""
@@ -374,9 +374,10 @@ def _close_finished(hit_id, stored=None):
 
 _HIT_OF_TOKEN = select(Assignment.hit_id).where(Assignment.token == bindparam("token")).scalar_subquery()
 CLOSE_FINISHED = Prepared(_close_finished(_HIT_OF_TOKEN))
-"""Run after an answer is stored, with its parameters: closing the HIT in the answer's own commit spares the worker's
-next request the closing write. A HIT this misses (another tab's answer committing at the same moment on PostgreSQL)
-is closed by the next task page, with CLOSE_HIT."""
+"""Run after an answer is stored, with its parameters, in the answer's own commit (SQLite's group commit; PostgreSQL
+has the same rule in the answer's own statement, STORE_*_THEN_CLOSE): it spares the worker's next request the
+closing write. A HIT this misses (another tab's answer committing at the same moment on PostgreSQL) is closed by the
+next task page, with CLOSE_HIT."""
 
 
 def _store_then_close(absent: bool, hit_id=_HIT_OF_TOKEN):

@@ -172,16 +172,22 @@ def _study(slug: str):
     return rows[0]
 
 
-def _study_and_worker(slug: str, statement: Prepared = STUDY_AND_WORKER, **params):
+def _study_and_worker(slug: str):
     """The study, as ``_study`` gives it, and the worker this browser's signed session names in it (id,
-    external_id, blocked, browser) or None; read outside the writer lock, as ``_study``. With ``statement``, one
-    that extends STUDY_AND_WORKER (with ``params``): (its rows, the worker)."""
+    external_id, blocked, browser) or None; read outside the writer lock, as ``_study``."""
+    rows, worker = _rows_and_worker(slug, STUDY_AND_WORKER)
+    return rows[0], worker
+
+
+def _rows_and_worker(slug: str, statement: Prepared, **params):
+    """The rows of ``statement``, STUDY_AND_WORKER or one that extends it (with ``params``), and the worker of the
+    first row or None; a 404 when the study does not exist."""
     worker_id = session.get("workers", {}).get(slug)
     with database.reader().connect() as connection:
         rows = statement.all(connection, {"slug": slug, "worker_id": worker_id or 0, **params})
     if not rows:
         abort(404, "no such study")
-    return (rows[0] if statement is STUDY_AND_WORKER else rows), _worker_of(rows[0])
+    return rows, _worker_of(rows[0])
 
 
 def _no_store(page: str):
@@ -432,7 +438,7 @@ def _finished(connection, worker) -> list:
 
 @bp.get("/<slug>/done")
 def done(slug: str):
-    rows, worker = _study_and_worker(slug, DONE_PAGE, now=utcnow())
+    rows, worker = _rows_and_worker(slug, DONE_PAGE, now=utcnow())
     if worker is None:
         return redirect(url_for(".landing", slug=slug))
     study = rows[0]
