@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, aliased
 
 from .group_commit import DirectCommit, GroupCommit
 from .models import ABSENT, Answer, Assignment, Hit, Item, Lineup, LineupFace, Run, RunLineup, Study, Worker
-from .prepared import Prepared, first
+from .prepared import Prepared
 from .settings import StudySettings
 
 
@@ -61,8 +61,14 @@ def _answer_of(assignment):
 
 # Handing out a HIT's statements: Core, compiled once (prepared.py), on the session's connection: the ORM's work per
 # statement was a good part of the time a hand-out holds SQLite's writer lock.
-ACTIVE_HIT = Prepared(select(Hit.id).where(Hit.worker_id == bindparam("worker_id"), Hit.completed_at.is_(None),
-                                           Hit.expires_at > bindparam("now")).order_by(Hit.id.desc()).limit(1))
+def newest_open_hit(worker_id, hit=Hit):
+    """The one rule for a worker's active HIT: the id (NULL: none) of the newest of ``worker_id``'s HITs neither
+    finished nor expired at ``now``. ``hit``: Hit, or an alias of it where the outer statement joins Hit itself."""
+    return select(func.max(hit.id).label("id")).where(hit.worker_id == worker_id, hit.completed_at.is_(None),
+                                                      hit.expires_at > bindparam("now"))
+
+
+ACTIVE_HIT = Prepared(newest_open_hit(bindparam("worker_id")))
 _TAKEN_BY = select(Hit.id).where(Hit.worker_id == bindparam("worker_id"))
 OPEN_RUNS = Prepared(select(Run.id, _TAKEN_BY.where(Hit.run_id == Run.id).exists().label("taken"),
                             _TAKEN_BY.exists().label("any_taken"))
@@ -86,9 +92,9 @@ _LOST = (select(literal("lost"), Assignment.lineup_id, func.count()).join(Hit, H
          .group_by(Assignment.lineup_id))
 """The tasks that went back to the pool: unanswered in an expired HIT (only unfinished HITs have such tasks, which
 ix_hit_open finds). Every other task handed out in the run counts, answered or still open: see ``RunState``."""
-_OPEN_HIT = select(literal("open").label("kind"), func.max(Hit.id).label("id"), literal(0).label("n")).where(
-    Hit.worker_id == bindparam("worker_id"), Hit.completed_at.is_(None), Hit.expires_at > bindparam("now"))
-"""ACTIVE_HIT's rule, looked at again once the run is locked: the same worker's other tab may have made their HIT."""
+_OPEN_HIT = select(literal("open").label("kind"), newest_open_hit(bindparam("worker_id")).scalar_subquery().label("id"),
+                   literal(0).label("n"))
+"""ACTIVE_HIT, looked at again once the run is locked: the same worker's other tab may have made their HIT."""
 RUN_STATE, RUN_STATE_WITH_TWINS = (Prepared(union_all(_OPEN_HIT, _SEEN_IN_RUN, *twins, _HANDED, _LOST))
                                    for twins in ((), (_SEEN_IN_STUDY,)))
 """What a hand-out reads once it holds the run, in one statement (on SQLite inside the writer lock, so each statement
@@ -116,7 +122,7 @@ class RunState:
         load = {row.id: row.n for row in by_kind["handed"]}
         for row in by_kind["lost"]:
             load[row.id] = load.get(row.id, 0) - row.n
-        return cls(by_kind["open"][0].id if by_kind["open"] else None, frozenset(row.id for row in by_kind["seen"]),
+        return cls(by_kind["open"][0].id, frozenset(row.id for row in by_kind["seen"]),
                    frozenset(row.id for row in by_kind["ever"]), load)
 
 
@@ -128,8 +134,7 @@ NEW_HIT = Prepared(insert(Hit).values(
 
 def active_hit(connection: Connection, worker_id: int, now: datetime) -> int | None:
     """The id of the worker's newest unfinished and unexpired HIT, or None."""
-    row = first(connection, ACTIVE_HIT, {"worker_id": worker_id, "now": now})
-    return row.id if row else None
+    return ACTIVE_HIT.all(connection, {"worker_id": worker_id, "now": now})[0].id
 
 
 def completion_code() -> str:
@@ -279,8 +284,7 @@ def _task_page(stored=None):
     Built in two derived tables, each closed by LIMIT 1 so that PostgreSQL cannot fold it into the outer query:
     folded, the HIT and task subqueries became join conditions that it answered by hashing the whole hit and
     assignment tables on every page view, and the counts ran once per face."""
-    newest = (select(func.max(Hit.id)).where(Hit.worker_id == Worker.id, Hit.completed_at.is_(None),
-                                             Hit.expires_at > bindparam("now")).correlate(Worker).scalar_subquery())
+    newest = newest_open_hit(Worker.id).correlate(Worker).scalar_subquery()
     who = (select(Worker.blocked, Study.settings, newest.label("hit_id")).join(Study, Study.id == Worker.study_id)
            .where(Worker.id == bindparam("worker_id"), Study.slug == bindparam("slug")).limit(1).subquery("who"))
     todo, every, done = aliased(Assignment), aliased(Assignment), aliased(Assignment)

@@ -34,6 +34,7 @@ from .hits import (
     active_hit,
     batch_size,
     completion_code,
+    newest_open_hit,
     platform_hit_taken,
     record_answer,
     settings_of,
@@ -136,16 +137,14 @@ _STUDY_AND_WORKER = (
 STUDY_AND_WORKER = Prepared(_STUDY_AND_WORKER)
 """The study and the worker a session names in it, in one statement: the pages that need both (handing out a HIT, a
 returning worker's link) are one round trip to the database, not two."""
-_OPEN = aliased(Hit)
 DONE_PAGE = Prepared(
     _STUDY_AND_WORKER.add_columns(
-        select(_OPEN.id).where(_OPEN.worker_id == Worker.id, _OPEN.completed_at.is_(None),
-                               _OPEN.expires_at > bindparam("now")).limit(1).scalar_subquery().label("open_hit"),
+        newest_open_hit(Worker.id, aliased(Hit)).correlate(Worker).scalar_subquery().label("open_hit"),
         Hit.completion_code, Hit.platform, Hit.platform_assignment, Hit.submit_to)
     .outerjoin(Hit, (Hit.worker_id == Worker.id) & Hit.completion_code.is_not(None))
     .order_by(Hit.completed_at))
 """All the done page reads, in one statement, after every HIT: STUDY_AND_WORKER, whether the worker has a HIT open
-(``active_hit``'s rule: then the page sends them back to it), and one row for each HIT they completed, oldest
+(``newest_open_hit``: then the page sends them back to it), and one row for each HIT they completed, oldest
 first (its code and platform; None on the one row of a worker who has completed none)."""
 
 
