@@ -319,6 +319,12 @@ TASK_PAGE_PREPARED = Prepared(TASK_PAGE)
 
 
 # The answer path's statements, built once: building SQLAlchemy expressions costs more than running them.
+def _hit_of_token():
+    """The id of the HIT of the task ``token`` names, as a scalar subquery: the database looks the task up by its
+    unique token first, then that one HIT by its key."""
+    return select(Assignment.hit_id).where(Assignment.token == bindparam("token")).scalar_subquery()
+
+
 def _store(absent: bool):
     """INSERT ... SELECT: one statement checks everything (the task is this worker's, in this study, its run
     open, its HIT unexpired, the worker not blocked, the choice one of this lineup's faces) and stores the
@@ -337,7 +343,8 @@ def _store(absent: bool):
     else:
         query = query.join(LineupFace, (LineupFace.lineup_id == Lineup.id)
                            & (LineupFace.position == bindparam("position", type_=Integer)))
-    query = query.where(Assignment.token == bindparam("token"), Hit.worker_id == bindparam("by_worker"),
+    query = query.where(Assignment.token == bindparam("token"), Hit.id == _hit_of_token(),
+                        Hit.worker_id == bindparam("by_worker"),
                         Study.slug == bindparam("slug"), Run.status == "open", Hit.expires_at > bindparam("now"),
                         ~Worker.blocked,
                         # a confidence on the study's scale when it asks for one, none when it does not
@@ -376,7 +383,7 @@ def _close_finished(hit_id, stored=None):
             .values(completed_at=bindparam("now"), completion_code=bindparam("code")).returning(Hit.id))
 
 
-_HIT_OF_TOKEN = select(Assignment.hit_id).where(Assignment.token == bindparam("token")).scalar_subquery()
+_HIT_OF_TOKEN = _hit_of_token()
 CLOSE_FINISHED = Prepared(_close_finished(_HIT_OF_TOKEN))
 """Run after an answer is stored, with its parameters, in the answer's own commit (SQLite's group commit; PostgreSQL
 has the same rule in the answer's own statement, STORE_*_THEN_CLOSE): it spares the worker's next request the

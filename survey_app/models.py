@@ -19,7 +19,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
-    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -149,11 +148,14 @@ class Worker(Base):
 class Hit(Base):
     """A batch of lineups handed to one worker in one run; unanswered ones return to the pool at expiry."""
     __tablename__ = "hit"
-    __table_args__ = (Index("ix_hit_open", "run_id", "expires_at", postgresql_where=text("completed_at IS NULL"),
-                            sqlite_where=text("completed_at IS NULL")),)  # the run's unfinished HITs, by expiry
+    # One index led by the run, one by the worker, neither partial (migration 0007): on tables without statistics
+    # PostgreSQL took a partial index or one on the run alone for the cheaper path, and read every HIT of the run
+    # to find one worker's.
+    __table_args__ = (Index("ix_hit_open", "run_id", "completed_at", "expires_at"),  # a run's unfinished HITs
+                      Index("ix_hit_worker", "worker_id", "run_id", "completed_at"))  # a worker's, their active one
     id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), index=True)
-    worker_id: Mapped[int] = mapped_column(ForeignKey("worker.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"))  # ix_hit_open
+    worker_id: Mapped[int] = mapped_column(ForeignKey("worker.id", ondelete="CASCADE"))  # ix_hit_worker
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
