@@ -95,10 +95,13 @@ ix_hit_open finds). Every other task handed out in the run counts, answered or s
 _OPEN_HIT = select(literal("open").label("kind"), newest_open_hit(bindparam("worker_id")).scalar_subquery().label("id"),
                    literal(0).label("n"))
 """ACTIVE_HIT, looked at again once the run is locked: the same worker's other tab may have made their HIT."""
-RUN_STATE, RUN_STATE_WITH_TWINS = (Prepared(union_all(_OPEN_HIT, _SEEN_IN_RUN, *twins, _HANDED, _LOST))
+RUN_STATE, RUN_STATE_WITH_TWINS = (Prepared(union_all(_OPEN_HIT, _SEEN_IN_RUN, *twins, _HANDED, _LOST),
+                                            planned_each_run=True)
                                    for twins in ((), (_SEEN_IN_STUDY,)))
 """What a hand-out reads once it holds the run, in one statement (on SQLite inside the writer lock, so each statement
-less is time the lock is free): rows (kind, id, n), see ``RunState.read``."""
+less is time the lock is free): rows (kind, id, n), see ``RunState.read``. Planned for each hand-out's ``now``: the
+generic plan PostgreSQL settled on, blind to it, took a third of the run's open HITs for expired (_LOST) and walked
+every HIT of the run and every task to find them; planning it each time costs less, once a HIT."""
 
 
 @dataclass(frozen=True)

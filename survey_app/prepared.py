@@ -28,6 +28,7 @@ class _Compiled:
     compiled: object  # SQLAlchemy's compiled statement: construct_params adds the statement's own bound values
     binds: dict  # parameter name -> the type's bind processor
     row: type
+    execute: dict  # the driver's options for each run (psycopg: prepare=False for a statement planned each run)
     results: tuple | None = None  # (column's place, its type's result processor) for the columns that have one; set
     # at the first run, from the driver's description of the columns, which some processors need (psycopg's Numeric)
 
@@ -37,11 +38,13 @@ class Prepared:
     dialect and driver. A SELECT runs within whatever transaction ``connection`` is in, and starts none (on SQLite the
     reader's statement is its own snapshot); an INSERT or UPDATE, or a SELECT that ``writes`` (an INSERT in its WITH),
     begins one where ``connection`` has none and is not in autocommit, as SQLAlchemy's own execution would, so that a
-    write never escapes a transaction."""
+    write never escapes a transaction. ``planned_each_run``: psycopg never prepares it, so PostgreSQL plans it for
+    each run's values rather than settling on a generic plan, for a statement whose cheap path depends on them."""
 
-    def __init__(self, statement, writes: bool | None = None) -> None:
+    def __init__(self, statement, writes: bool | None = None, planned_each_run: bool = False) -> None:
         self.statement = statement
         self.writes = statement.is_dml if writes is None else writes
+        self.planned_each_run = planned_each_run
         self._compiled: dict[tuple[str, str], _Compiled] = {}
         self._lock = threading.Lock()
 
@@ -62,7 +65,7 @@ class Prepared:
         try:
             for listener in events.before_cursor_execute:
                 listener(connection, cursor, compiled.sql, arguments, None, False)
-            cursor.execute(compiled.sql, arguments)
+            cursor.execute(compiled.sql, arguments, **compiled.execute)
             for listener in events.after_cursor_execute:
                 listener(connection, cursor, compiled.sql, arguments, None, False)
             rows = cursor.fetchall()
@@ -96,8 +99,9 @@ class Prepared:
             if process is not None:
                 binds[escaped.get(name, name)] = process
         names = [str(column.key) for column in self.statement.exported_columns]  # unnamed (a count): _<its place>
+        execute = {"prepare": False} if self.planned_each_run and dialect.driver == "psycopg" else {}
         made = _Compiled(str(compiled), tuple(compiled.positiontup) if compiled.positional else None, compiled,
-                         binds, namedtuple("Row", names, rename=True))
+                         binds, namedtuple("Row", names, rename=True), execute)
         with self._lock:
             self._compiled[(dialect.name, dialect.driver)] = made
         return made

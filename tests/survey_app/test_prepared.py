@@ -148,3 +148,18 @@ def test_a_python_side_default_it_cannot_fill_is_refused_by_name(engine):
     with engine.begin() as connection:  # with the value given, it runs
         given = Prepared(insert(stamped).values(id=bindparam("id"), at=bindparam("when")).returning(stamped.c.at))
         assert given.all(connection, {"id": 1, "when": datetime(2026, 1, 2)}) == [(datetime(2026, 1, 2),)]
+
+
+@pytest.mark.parametrize("empty_database", ["postgresql"], indirect=True)
+def test_a_statement_planned_each_run_is_never_prepared_on_postgresql_and_the_others_are(engine):
+    with engine.begin() as connection:
+        add(connection, 1, "a", datetime(2026, 1, 1))
+    statements = [Prepared(select(things.c.name.label(label)).where(things.c.at > bindparam("after")),
+                           planned_each_run=label == "planned_each_run") for label in ("planned_each_run", "prepared")]
+    with engine.connect() as connection:
+        for _ in range(8):  # psycopg prepares a statement at its fifth run
+            for statement in statements:
+                assert statement.all(connection, {"after": datetime(2020, 1, 1)}) == [("a",)]
+        held = connection.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars().all()
+    assert [label for label in ("planned_each_run", "prepared") if any(f"AS {label}" in sql for sql in held)] \
+        == ["prepared"], held
