@@ -324,7 +324,7 @@ TASK_PAGE_PREPARED = Prepared(TASK_PAGE)
 # The answer path's statements, built once: building SQLAlchemy expressions costs more than running them.
 def _hit_of_token():
     """The id of the HIT of the task ``token`` names, as a scalar subquery: the database looks the task up by its
-    unique token first, then that one HIT by its key."""
+    unique token first, then reads that one HIT, where a join left it free to find the HIT among the run's."""
     return select(Assignment.hit_id).where(Assignment.token == bindparam("token")).scalar_subquery()
 
 
