@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .group_commit import answer_writer
 from .models import Meta
+from .prepared import AUTOCOMMIT_ENGINE
 
 BUSY_TIMEOUT_MS = 30_000
 READ_ONLY = "survey_read_only"
@@ -118,9 +119,12 @@ def make_engine(url: str, autocommit: bool = False) -> Engine:
     # out: a process's few busy connections are reused, so each soon runs every statement often enough for psycopg
     # to prepare it (its fifth run) and PostgreSQL stops planning it anew, where first in, first out spread the
     # statements over all ten.
+    pool = {"pool_size": 10, "max_overflow": 20, "pool_recycle": 3600, "pool_use_lifo": True}
+    if not autocommit:
+        return create_engine(url, **pool)
     # In autocommit no transaction is ever left open on a connection: nothing to roll back on its return.
-    single = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} if autocommit else {}
-    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=3600, pool_use_lifo=True, **single)
+    engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, **pool)
+    return engine.execution_options(**{AUTOCOMMIT_ENGINE: True})
 
 
 def init_app(app) -> None:

@@ -20,6 +20,12 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 
+AUTOCOMMIT_ENGINE = "survey_autocommit"
+"""The execution option of an engine whose connections are always in autocommit (``db.make_engine(url,
+autocommit=True)``): there a write is its own transaction and ``Prepared`` begins none. SQLAlchemy's own execution
+begins one anyway, a Python object made and committed around every answer without a word to the database, and the
+engine's isolation level is not among a connection's execution options, so the engine says it this way."""
+
 
 @dataclass
 class _Compiled:
@@ -52,9 +58,10 @@ class Prepared:
         """The statement's rows (named tuples, values as SQLAlchemy would give them) on ``connection``."""
         dialect = connection.dialect
         compiled = self._compiled.get((dialect.name, dialect.driver)) or self._compile(dialect)
-        if self.writes and not connection.in_transaction() and \
-                connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
-            connection.begin()  # on SQLite BEGIN IMMEDIATE, the writer lock (db.py)
+        if self.writes and not connection.in_transaction():
+            options = connection.get_execution_options()
+            if options.get("isolation_level") != "AUTOCOMMIT" and not options.get(AUTOCOMMIT_ENGINE):
+                connection.begin()  # on SQLite BEGIN IMMEDIATE, the writer lock (db.py)
         values = compiled.compiled.construct_params(params)
         for name, process in compiled.binds.items():
             values[name] = process(values[name])

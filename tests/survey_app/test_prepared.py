@@ -163,3 +163,20 @@ def test_a_statement_planned_each_run_is_never_prepared_on_postgresql_and_the_ot
         held = connection.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars().all()
     assert [label for label in ("planned_each_run", "prepared") if any(f"AS {label}" in sql for sql in held)] \
         == ["prepared"], held
+
+
+@pytest.mark.parametrize("empty_database", ["postgresql"], indirect=True)
+def test_a_write_on_the_autocommit_engine_is_its_own_transaction_and_begins_none(empty_database):
+    """The answers' engine on PostgreSQL (db.make_engine(url, autocommit=True)): SQLAlchemy is told nothing to commit,
+    and the row is in the database as soon as the statement returns."""
+    engine = make_engine(empty_database, autocommit=True)
+    try:
+        metadata.create_all(engine)
+        with engine.connect() as connection, engine.connect() as other:
+            add(connection, 1, "a", utcnow())
+            assert not connection.in_transaction()
+            assert other.execute(select(things.c.name)).scalars().all() == ["a"]
+        with engine.connect() as connection:
+            assert connection.execute(select(things.c.name)).scalars().all() == ["a"]
+    finally:
+        engine.dispose()
