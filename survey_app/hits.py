@@ -322,10 +322,9 @@ TASK_PAGE_PREPARED = Prepared(TASK_PAGE)
 
 
 # The answer path's statements, built once: building SQLAlchemy expressions costs more than running them.
-def _hit_of_token():
-    """The id of the HIT of the task ``token`` names, as a scalar subquery: the database looks the task up by its
-    unique token first, then reads that one HIT, where a join left it free to find the HIT among the run's."""
-    return select(Assignment.hit_id).where(Assignment.token == bindparam("token")).scalar_subquery()
+_HIT_OF_TOKEN = select(Assignment.hit_id).where(Assignment.token == bindparam("token")).scalar_subquery()
+"""The id of the HIT of the task ``token`` names: the database looks the task up by its unique token first, then
+reads that one HIT, where a join left it free to find the HIT among the run's."""
 
 
 def _store(absent: bool):
@@ -346,7 +345,7 @@ def _store(absent: bool):
     else:
         query = query.join(LineupFace, (LineupFace.lineup_id == Lineup.id)
                            & (LineupFace.position == bindparam("position", type_=Integer)))
-    query = query.where(Assignment.token == bindparam("token"), Hit.id == _hit_of_token(),
+    query = query.where(Assignment.token == bindparam("token"), Hit.id == _HIT_OF_TOKEN,
                         Hit.worker_id == bindparam("by_worker"),
                         Study.slug == bindparam("slug"), Run.status == "open", Hit.expires_at > bindparam("now"),
                         ~Worker.blocked,
@@ -386,7 +385,6 @@ def _close_finished(hit_id, stored=None):
             .values(completed_at=bindparam("now"), completion_code=bindparam("code")).returning(Hit.id))
 
 
-_HIT_OF_TOKEN = _hit_of_token()
 CLOSE_FINISHED = Prepared(_close_finished(_HIT_OF_TOKEN))
 """Run after an answer is stored, with its parameters, in the answer's own commit (SQLite's group commit; PostgreSQL
 has the same rule in the answer's own statement, STORE_*_THEN_CLOSE): it spares the worker's next request the

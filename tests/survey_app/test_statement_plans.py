@@ -3,7 +3,7 @@ rows that grow with the study: PostgreSQL's plans at a prepared statement's firs
 may have settled on a generic plan; a statement planned each run is never prepared), on tables with statistics and
 without (a new study's, or a server without autovacuum), with thousands of other workers' HITs in the same run, a
 tenth of them open. Each plan is run (EXPLAIN ANALYZE, rolled back) and every row it touched in ``hit`` is counted,
-kept or filtered out. Before migration 0007, the answer's look-up of its HIT by its task (hits._hit_of_token) and the
+kept or filtered out. Before migration 0007, the answer's look-up of its HIT by its task (hits._HIT_OF_TOKEN) and the
 hand-out's statement planned each run, such plans read every HIT of the run, or every open one."""
 from __future__ import annotations
 

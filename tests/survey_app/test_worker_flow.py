@@ -1,6 +1,7 @@
 """The worker's path through a study, with the Flask test client, on SQLite and on PostgreSQL."""
 import re
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -59,15 +60,23 @@ def never_close_with_the_answer(monkeypatch):
         monkeypatch.setattr(hits, name, Prepared(hits._store_then_close(absent, nothing), writes=True))
 
 
-def closing_updates(engine: Engine):
-    """A list that collects the closing UPDATEs (alone, or in a WITH with the answer) run on ``engine``, and the
-    listener to remove."""
-    updates = []
+@contextmanager
+def statements_run(engine: Engine):
+    """The SQL of every statement run on ``engine`` within the block, as a list that fills as they run."""
+    statements = []
 
     def listener(conn, cursor, statement, *rest):
-        updates.extend(re.findall(r"UPDATE hit SET (.*?) WHERE", statement, re.S))
+        statements.append(statement)
     event.listen(engine, "before_cursor_execute", listener)
-    return updates, listener
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+
+
+def closing_updates(statements: list[str]) -> list[str]:
+    """What the closing UPDATEs among ``statements`` set (alone, or in a WITH with the answer)."""
+    return [found for statement in statements for found in re.findall(r"UPDATE hit SET (.*?) WHERE", statement, re.S)]
 
 
 def next_page(client, study, html, choice=0):
@@ -191,12 +200,9 @@ def test_only_the_answer_to_a_hits_last_open_task_tries_to_close_it(app, client,
         if number == 0:
             with client.session_transaction() as session:  # as an older server wrote it: token and time only
                 session["shown"] = {study.slug: session["shown"][study.slug][:2]}
-        updates, listener = closing_updates(engine)
-        try:
+        with statements_run(engine) as statements:
             response = answer(client, study, page)
-        finally:
-            event.remove(engine, "before_cursor_execute", listener)
-        tried.append(len(updates))
+        tried.append(len(closing_updates(statements)))
         assert db.scalars(select(Hit.completed_at)).one() is None or number == 2
     assert tried == [1, 0, 1]
     assert response.headers["Location"].endswith("/done") and db.scalars(select(Hit.completed_at)).one()
@@ -209,15 +215,9 @@ def test_closing_a_hit_sets_only_its_completion(app, client, db, bundle_dir):
     join(client, study, "W1")
     page = client.get(f"/s/{study.slug}/task").text
     engine = app.extensions["survey_answers"].engine
-    statements = []
-    count_them = lambda conn, cursor, statement, *rest: statements.append(statement)  # noqa: E731
-    event.listen(engine, "before_cursor_execute", count_them)
-    updates, listener = closing_updates(engine)
-    try:
+    with statements_run(engine) as statements:
         assert answer(client, study, page).headers["Location"].endswith("/done")
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
-        event.remove(engine, "before_cursor_execute", count_them)
+    updates = closing_updates(statements)
     assert len(updates) == 1, updates
     assert sorted(part.split("=")[0].strip() for part in updates[0].split(",")) == ["completed_at", "completion_code"]
     stores = [statement for statement in statements if "INSERT INTO answer" in statement]
