@@ -82,12 +82,16 @@ def limit_body() -> None:
 
 def screen_request() -> None:
     """Before every request (after ``limit_body``): refuse a control character anywhere in the request's text,
-    naming where, and parse a JSON body with ``StrictJSON`` whichever route it was sent to."""
+    naming where, and parse a JSON body with ``StrictJSON`` whichever route it was sent to. Headers are read from
+    the WSGI environ as the server gave them (Werkzeug's header view renames each one on every read), and the query
+    and authorization only parsed when the request has them: this runs before every request."""
+    environ = request.environ
     places = [("path", request.path)]
-    places += [("query parameter", text) for item in request.args.items(multi=True) for text in item]
-    places += [("header", text) for item in request.headers.items() for text in item]
-    auth = request.authorization
-    if auth is not None:
+    if environ.get("QUERY_STRING"):
+        places += [("query parameter", text) for item in request.args.items(multi=True) for text in item]
+    places += [("header", text) for key, value in environ.items()
+               if key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH") for text in (key, value)]
+    if "HTTP_AUTHORIZATION" in environ and (auth := request.authorization) is not None:
         # a parameter without a value (``Authorization: x a,b=``) parses to None: there is no text to check
         places += [("authorization", text or "") for text in (*auth.parameters.values(), auth.token)]
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
