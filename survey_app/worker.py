@@ -292,9 +292,11 @@ def _proves(db, slug: str, worker, arrival: Arrival, given_code: str) -> bool:
 def task(slug: str):
     """The lineup page. Showing a task only reads (one statement, outside the writer lock); only handing out a new
     HIT or closing a finished one writes, once per HIT. The time the task was first shown goes into the signed
-    session cookie (see shown.py), not the database."""
+    session cookie (see shown.py), not the database. "Take another batch" (``more=1``, from the done page) goes
+    straight to the hand-out, which shows a HIT still open instead of making one: the worker has just finished one,
+    so a first look for a task would find none."""
     worker_id = session.get("workers", {}).get(slug)
-    if worker_id is not None:
+    if worker_id is not None and request.args.get("more") != "1":
         page = _show_task(slug, worker_id)
         if page is not None:
             return page

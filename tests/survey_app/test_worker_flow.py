@@ -9,6 +9,7 @@ from sqlalchemy import case, event, func, select
 from sqlalchemy.engine import Engine
 
 from survey_app.db import _LockedConnection
+from survey_app.hits import TASK_PAGE
 from survey_app.models import Answer, Assignment, Hit, Image, Item, Lineup, LineupFace, Run, Worker
 from survey_app.shown import EPOCH
 
@@ -222,6 +223,33 @@ def test_closing_a_hit_sets_only_its_completion(app, client, db, bundle_dir):
     assert sorted(part.split("=")[0].strip() for part in updates[0].split(",")) == ["completed_at", "completion_code"]
     stores = [statement for statement in statements if "INSERT INTO answer" in statement]
     assert len(stores) == 1 and ("UPDATE hit" in stores[0]) == (engine.dialect.name == "postgresql")
+
+
+def test_another_batch_goes_straight_to_a_hand_out_of_one_statement_on_postgresql(app, client, db, bundle_dir):
+    """"Take another batch" (``more=1``) hands out at once: no look for a task first, which would find none. On
+    PostgreSQL the new HIT and its tasks are one INSERT (the HIT's in its WITH), on SQLite two; either way every task
+    belongs to the new HIT, in positions 0 to n - 1, each with a token of its own."""
+    study = new_study(app, bundle_dir, hit_size=2)
+    join(client, study, "W1")
+    page = client.get(f"/s/{study.slug}/task").text
+    while "Task " in page:
+        page = client.get(answer(client, study, page).headers["Location"]).text
+    engine = app.extensions["survey_engine"]
+    task_page = str(TASK_PAGE.compile(dialect=engine.dialect))
+    with statements_run(Engine) as statements:  # every engine of the app: the reader's, the hand-out's
+        page = client.get(f"/s/{study.slug}/task?more=1").text
+    total = int(re.search(r"Task 1 of (\d+)", page).group(1))
+    writes = [statement for statement in statements if re.search(r"INSERT INTO (hit|assignment)\b", statement)]
+    if engine.dialect.name == "postgresql":
+        assert len(writes) == 1 and "INSERT INTO hit" in writes[0] and "INSERT INTO assignment" in writes[0], writes
+    else:
+        assert [bool(re.search(r"^\s*INSERT INTO hit\b", statement)) for statement in writes] == [True, False]
+    assert statements.count(task_page) == 1 and statements.index(task_page) > statements.index(writes[-1])
+    newest = db.scalar(select(func.max(Hit.id)))
+    tasks = db.execute(select(Assignment.position, Assignment.token).where(Assignment.hit_id == newest)).all()
+    assert sorted(task.position for task in tasks) == list(range(total)) == list(range(len(tasks)))
+    assert len({task.token for task in tasks}) == total >= 2
+    assert task_form(page)[1] in {task.token for task in tasks}
 
 
 def test_the_last_answer_closes_its_own_hit_only(app, client, db, bundle_dir):
