@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from survey_app.db import _LockedConnection
 from survey_app.hits import TASK_PAGE
-from survey_app.models import Answer, Assignment, Hit, Image, Item, Lineup, LineupFace, Run, Worker
+from survey_app.models import Answer, Assignment, Hit, Image, Item, Lineup, LineupFace, Run, RunLineup, Worker
 from survey_app.shown import EPOCH
 
 from .conftest import count, csrf_of, join, new_study, page_images, task_form
@@ -250,6 +250,8 @@ def test_another_batch_goes_straight_to_a_hand_out_of_one_statement_on_postgresq
     assert sorted(task.position for task in tasks) == list(range(total)) == list(range(len(tasks)))
     assert len({task.token for task in tasks}) == total >= 2
     assert task_form(page)[1] in {task.token for task in tasks}
+    # run_lineup's trigger, which reads the task's HIT, counted the tasks of the HIT made in the same statement
+    assert db.scalar(select(func.sum(RunLineup.handed))) == db.scalar(select(func.count()).select_from(Assignment))
 
 
 def test_the_last_answer_closes_its_own_hit_only(app, client, db, bundle_dir):
