@@ -14,7 +14,8 @@ are left out), over the units it completed. The rounds alternate which server st
 about half of the machine, the one started first tends to get more and to cost less a unit, and the summary's pair
 ratios (each the geometric mean of two rounds started either way round) cancel that. Rates here are not those of
 bench_cycle.py and are not compared with `/hello`: the targets are bench_cycle.py's. --after-sql changes the after
-side's schema alone (both sides may then run the same code).
+side's schema alone (both sides may then run the same code). Each study is made by this checkout's migrations and
+importer, so the two revisions must share a schema.
 """
 from __future__ import annotations
 
@@ -51,8 +52,15 @@ class Side:
     """One revision: its database, study, server and crowd."""
 
     def __init__(self, name: str, code: str, kind: str, workdir: Path, args, sql: str | None = None) -> None:
-        self.name, self.kind = name, kind
+        self.name, self.kind, self.server = name, kind, None
         self.url, self.drop = fresh_database(kind, workdir)
+        try:
+            self._start(name, code, kind, args, sql)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, name: str, code: str, kind: str, args, sql: str | None) -> None:
         if kind == "postgresql":
             self.app_name = f"mi_ab_{name}_{secrets.token_hex(3)}"
             self.url += f"&application_name={self.app_name}"
@@ -99,10 +107,12 @@ class Side:
                 else len(self.crowd.latency["page"]))
 
     def close(self) -> dict:
-        self.server.terminate()
-        self.server.wait(timeout=30)
         try:
-            return check_answers(self.url, self.crowd.acks, self.prefix) if self.crowd.mode == "cycle" else {}
+            if self.server is not None:
+                self.server.terminate()
+                self.server.wait(timeout=30)
+            crowd = getattr(self, "crowd", None)
+            return check_answers(self.url, crowd.acks, self.prefix) if crowd and crowd.mode == "cycle" else {}
         finally:
             self.drop()
 
@@ -152,6 +162,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    for code in (args.before, args.after):
+        if code not in ("", ".") and not (Path(code) / "survey_app" / "__init__.py").is_file():
+            parser.error(f"{code} holds no survey_app package (a revision's tree, e.g. from git archive)")
     rounds = []
     with tempfile.TemporaryDirectory(prefix="mi-bench-ab-") as tmp:
         for number in range(args.rounds):
