@@ -128,12 +128,14 @@ async def measure(sides: list[Side], args) -> dict:
     await asyncio.sleep(start - time.monotonic())
     servers = {side.name: children_of(side.server.pid) for side in sides}
     backends = {side.name: side.backends() for side in sides}
-    before = {name: process_cpu(servers[name]) + process_cpu(backends[name]) for name in servers}
-    server_before = {name: process_cpu(servers[name]) for name in servers}
-    busy, client = machine_busy(), time.process_time()
+
+    def used() -> dict:  # (server, own backends) CPU seconds so far, per side
+        return {name: (process_cpu(servers[name]), process_cpu(backends[name])) for name in servers}
+    before, busy, client = used(), machine_busy(), time.process_time()
     await asyncio.sleep(args.seconds)
-    cpu = {name: process_cpu(servers[name]) + process_cpu(backends[name]) - before[name] for name in servers}
-    server_cpu = {name: process_cpu(servers[name]) - server_before[name] for name in servers}
+    after = used()
+    server_cpu = {name: after[name][0] - before[name][0] for name in servers}
+    cpu = {name: server_cpu[name] + after[name][1] - before[name][1] for name in servers}
     machine, client = (machine_busy() - busy) / args.seconds, (time.process_time() - client) / args.seconds
     await asyncio.gather(*places, return_exceptions=True)
     result = {"machine_cores": machine, "client_cores": client}

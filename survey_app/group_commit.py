@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from .prepared import first
+from .prepared import first, inserts_in_with
 
 
 @dataclass
@@ -40,8 +40,8 @@ class DirectCommit:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.reads_as_it_stores = engine.dialect.name == "postgresql"
-        """Whether ``store_reading`` may be used: PostgreSQL runs an INSERT in a SELECT's WITH; SQLite cannot."""
+        self.reads_as_it_stores = inserts_in_with(engine.dialect)
+        """Whether ``store_reading`` may be used: the answer's INSERT then sits in the WITH of the page's SELECT."""
 
     def store(self, statement, params: dict) -> bool | None:
         """Run ``statement`` (an INSERT ... RETURNING that stores one answer or nothing) and commit it. True: stored;

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, aliased
 
 from .group_commit import DirectCommit, GroupCommit
 from .models import ABSENT, Answer, Assignment, Hit, Item, Lineup, LineupFace, Run, RunLineup, Study, Worker
-from .prepared import Prepared
+from .prepared import Prepared, inserts_in_with
 from .settings import StudySettings
 
 
@@ -203,7 +203,7 @@ def start_hit(db: Session, study, worker, now: datetime, arrival: Arrival = Arri
         tasks = {}
         for position, lineup_id in enumerate(picked):
             tasks.update({f"lineup_{position}": lineup_id, f"token_{position}": secrets.token_urlsafe(16)})
-        if connection.dialect.name == "postgresql":
+        if inserts_in_with(connection.dialect):
             return _new_hit_and_tasks(len(picked)).all(connection, {**hit, **tasks})[0].hit_id
         hit_id = NEW_HIT.all(connection, hit)[0].id
         _new_tasks(len(picked)).all(connection, {"hit_id": hit_id, **tasks})
@@ -229,8 +229,8 @@ _NEW_HIT_AND_TASKS: dict[int, Prepared] = {}
 
 
 def _new_hit_and_tasks(n: int) -> Prepared:
-    """PostgreSQL: NEW_HIT and its ``n`` tasks in one statement (the HIT's INSERT in a WITH, which SQLite does not
-    allow), one round trip a hand-out fewer, inside the run's lock; returns the tasks' hit_id. Parameters: NEW_HIT's
+    """NEW_HIT and its ``n`` tasks in one statement, where the HIT's INSERT may sit in a WITH (``inserts_in_with``):
+    one round trip a hand-out fewer, inside the run's lock; returns the tasks' hit_id. Parameters: NEW_HIT's
     and ``_new_tasks``'s but hit_id."""
     statement = _NEW_HIT_AND_TASKS.get(n)
     if statement is None:

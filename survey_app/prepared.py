@@ -27,6 +27,12 @@ begins one anyway, a Python object made and committed around every answer withou
 engine's isolation level is not among a connection's execution options, so the engine says it this way."""
 
 
+def inserts_in_with(dialect: Dialect) -> bool:
+    """Whether the database runs an INSERT inside a statement's WITH (PostgreSQL does, SQLite does not): the one rule
+    behind every statement that stores and reads, or stores twice, in one round trip."""
+    return dialect.name == "postgresql"
+
+
 @dataclass
 class _Compiled:
     sql: str
