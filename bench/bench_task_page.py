@@ -33,7 +33,7 @@ def statement_of(revision: str):
     """TASK_PAGE as ``revision``'s survey_app/hits.py builds it (its _task_page, run with today's models)."""
     source = subprocess.run(["git", "show", f"{revision}:survey_app/hits.py"], cwd=ROOT, capture_output=True,
                             text=True, check=True).stdout
-    function = source[source.index("def _task_page():"):source.index("TASK_PAGE = _task_page()")]
+    function = source[source.index("def _task_page("):source.index("TASK_PAGE = _task_page()")]
     namespace = dict(vars(hits))
     exec(function, namespace)  # noqa: S102 (our own code, from our own history)
     return namespace["_task_page"]()
