@@ -168,11 +168,12 @@ def free_port() -> int:
                 return port
 
 
-def start_server(url: str, port: int, workers: int, threads: int) -> subprocess.Popen:
-    """`mi-harness serve` as a user starts it; ready when /hello answers (patient: the machine may be busy)."""
+def start_server(url: str, port: int, workers: int, threads: int, env: dict | None = None) -> subprocess.Popen:
+    """`mi-harness serve` as a user starts it (``env``: its environment, default this process's); ready when /hello
+    answers (patient: the machine may be busy)."""
     process = subprocess.Popen([str(Path(sys.executable).with_name("mi-harness")), "serve", "--database", url,
                                 "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:  # e.g. its port was taken meanwhile

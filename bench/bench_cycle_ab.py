@@ -26,13 +26,10 @@ import math
 import os
 import secrets
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import requests
 from bench_cycle import (
     Crowd,
     check_answers,
@@ -42,6 +39,7 @@ from bench_cycle import (
     machine_busy,
     new_study,
     process_cpu,
+    start_server,
 )
 from sqlalchemy import create_engine, text
 
@@ -75,19 +73,7 @@ class Side:
             environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(code).resolve()),
                                                                        environment.get("PYTHONPATH")]))
         self.port = free_port()
-        self.server = subprocess.Popen([str(Path(sys.executable).with_name("mi-harness")), "serve", "--database",
-                                        self.url, "--bind", f"127.0.0.1:{self.port}", "--workers", str(args.workers),
-                                        "--threads", str(args.threads)], env=environment,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{self.port}/hello", timeout=5).ok:
-                    break
-            except requests.RequestException:
-                if self.server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{name}: the server did not start") from None
-                time.sleep(0.5)
+        self.server = start_server(self.url, self.port, args.workers, args.threads, env=environment)
         self.prefix = f"AB{secrets.token_hex(3)}"
         self.crowd = Crowd(f"http://127.0.0.1:{self.port}", self.slug, self.prefix, args.mode, args.people,
                            args.hits, (0.0, 0.0), 0.0, args.seconds)

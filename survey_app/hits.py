@@ -7,6 +7,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from sqlalchemy import (
     DateTime,
@@ -211,39 +212,27 @@ def start_hit(db: Session, study, worker, now: datetime, arrival: Arrival = Arri
     return None
 
 
-_NEW_TASKS: dict[int, Prepared] = {}
-
-
+@cache
 def _new_tasks(n: int) -> Prepared:
     """One INSERT of a HIT's ``n`` tasks (parameters hit_id, lineup_<k> and token_<k>, k its position), not one
-    statement a task: on SQLite inside the writer lock, on PostgreSQL one round trip."""
-    statement = _NEW_TASKS.get(n)
-    if statement is None:
-        rows = [{"hit_id": bindparam("hit_id"), "lineup_id": bindparam(f"lineup_{k}"), "position": k,
-                 "token": bindparam(f"token_{k}")} for k in range(n)]
-        statement = _NEW_TASKS.setdefault(n, Prepared(insert(Assignment).values(rows).returning(Assignment.id)))
-    return statement
+    statement a task: on SQLite inside the writer lock, on PostgreSQL one round trip. Built once for each ``n``."""
+    rows = [{"hit_id": bindparam("hit_id"), "lineup_id": bindparam(f"lineup_{k}"), "position": k,
+             "token": bindparam(f"token_{k}")} for k in range(n)]
+    return Prepared(insert(Assignment).values(rows).returning(Assignment.id))
 
 
-_NEW_HIT_AND_TASKS: dict[int, Prepared] = {}
-
-
+@cache
 def _new_hit_and_tasks(n: int) -> Prepared:
     """NEW_HIT and its ``n`` tasks in one statement, where the HIT's INSERT may sit in a WITH (``inserts_in_with``):
     one round trip a hand-out fewer, inside the run's lock; returns the tasks' hit_id. Parameters: NEW_HIT's
-    and ``_new_tasks``'s but hit_id."""
-    statement = _NEW_HIT_AND_TASKS.get(n)
-    if statement is None:
-        hit = NEW_HIT.statement.cte("new_hit")
-        tasks = union_all(*(select(literal(k).label("position"),
-                                   bindparam(f"lineup_{k}", type_=Integer).label("lineup"),
-                                   bindparam(f"token_{k}", type_=Text).label("token"))
-                            for k in range(n))).subquery("task")
-        rows = select(hit.c.id, tasks.c.lineup, tasks.c.position, tasks.c.token).select_from(hit).join(tasks, true())
-        statement = _NEW_HIT_AND_TASKS.setdefault(n, Prepared(
-            insert(Assignment).from_select(["hit_id", "lineup_id", "position", "token"], rows)
-            .returning(Assignment.hit_id)))
-    return statement
+    and ``_new_tasks``'s but hit_id. Built once for each ``n``."""
+    hit = NEW_HIT.statement.cte("new_hit")
+    tasks = union_all(*(select(literal(k).label("position"), bindparam(f"lineup_{k}", type_=Integer).label("lineup"),
+                               bindparam(f"token_{k}", type_=Text).label("token"))
+                        for k in range(n))).subquery("task")
+    rows = select(hit.c.id, tasks.c.lineup, tasks.c.position, tasks.c.token).select_from(hit).join(tasks, true())
+    return Prepared(insert(Assignment).from_select(["hit_id", "lineup_id", "position", "token"], rows)
+                    .returning(Assignment.hit_id))
 
 
 def _pick_lineups(lineups: list[tuple[int, bool]], twins: dict[int, int], state: RunState,
